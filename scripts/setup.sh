@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The one set-up step of ddim: system packages, the pinned Python environment (LibTorch and
+# diffusers), and a Release build in build/ with the executables in build/bin/.
+# Idempotent: a rerun on a set-up tree only re-checks and rebuilds what changed.
+#
+# Environment:
+#   DDIM_PYTHON      use this Python (with torch installed) instead of creating .venv, e.g. on a
+#                    machine that already has its own torch 2.x
+#   DDIM_VENV_CACHE  where the environments keyed by requirements.txt live (~/.cache/ddim)
+#   DDIM_BUILD_DIR   build folder (build)
+#   DDIM_BUILD_TYPE  CMake build type (Release)
+#   DDIM_SANITIZE    passed to -DDDIM_SANITIZE (e.g. address,undefined); needs its own build dir
+#   DDIM_CMAKE_ARGS  extra arguments for the CMake configure step
+#   DDIM_JOBS        parallel build jobs (number of cores)
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+# --- 1. Debian packages ------------------------------------------------------------------
+apt_packages=(libcli11-dev libstb-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev libboost-math-dev
+              python3-venv)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "installing Debian packages: ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# --- 2. Python environment ---------------------------------------------------------------
+# The environment is keyed by a hash of requirements.txt and kept outside the clone, so a fresh
+# clone on the same machine (CI) reuses it; .venv is a link to it.
+if [ -n "${DDIM_PYTHON:-}" ]; then
+  python="$DDIM_PYTHON"
+  log "using DDIM_PYTHON=$python"
+else
+  req="$root/scripts/requirements.txt"
+  key="$(sha256sum "$req" | cut -c1-16)"
+  cache="${DDIM_VENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ddim}"
+  venv="$cache/venv-$key"
+  if [ ! -f "$venv/.complete" ]; then
+    # No marker: absent or an interrupted install. Start it over; the marker is written last.
+    log "creating Python environment $venv (pinned in scripts/requirements.txt; several GB on first run)"
+    mkdir -p "$cache"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --upgrade pip
+    "$venv/bin/python" -m pip install --quiet -r "$req"
+    touch "$venv/.complete"
+  fi
+  if [ "$(readlink .venv 2>/dev/null)" != "$venv" ]; then
+    rm -rf .venv
+    ln -s "$venv" .venv
+  fi
+  python="$root/.venv/bin/python"
+fi
+
+# The real path, so that RPATHs of installed binaries do not go through the clone's .venv link.
+torch_prefix="$(readlink -f "$("$python" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')")"
+cmake_bin="$(dirname "$python")/cmake"
+[ -x "$cmake_bin" ] || cmake_bin="$(command -v cmake)"
+
+# --- 3. Configure and build --------------------------------------------------------------
+build_dir="${DDIM_BUILD_DIR:-build}"
+build_type="${DDIM_BUILD_TYPE:-Release}"
+jobs="${DDIM_JOBS:-$(nproc)}"
+# The CUDA language is enabled by torch's CMake config when the wheel is a CUDA build.
+if [ -z "${CUDACXX:-}" ] && ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
+  export CUDACXX=/usr/local/cuda/bin/nvcc
+fi
+configure_args=(-S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE="$build_type"
+                -DCMAKE_PREFIX_PATH="$torch_prefix" -DDDIM_PYTHON="$python")
+[ -z "${DDIM_SANITIZE:-}" ] || configure_args+=(-DDDIM_SANITIZE="$DDIM_SANITIZE")
+# shellcheck disable=SC2206
+[ -z "${DDIM_CMAKE_ARGS:-}" ] || configure_args+=(${DDIM_CMAKE_ARGS})
+if [ ! -f "$build_dir/CMakeCache.txt" ] || [ -n "${DDIM_SANITIZE:-}${DDIM_CMAKE_ARGS:-}" ]; then
+  log "configuring $build_dir ($build_type)"
+  mkdir -p "$build_dir"
+  "$cmake_bin" "${configure_args[@]}" >"$build_dir/configure.log" 2>&1 \
+    || { cat "$build_dir/configure.log" >&2; log "CMake configure failed (log: $build_dir/configure.log)"; exit 1; }
+fi
+log "building $build_dir with $jobs jobs"
+"$cmake_bin" --build "$build_dir" --parallel "$jobs"
+log "done: executables in $build_dir/bin"

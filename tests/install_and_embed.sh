@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Usage: install_and_embed.sh CMAKE BUILD_DIR EMBED_SOURCE_DIR TORCH_DIR VERSION
+# Installs the build into a temporary prefix, builds examples/embed against it with
+# find_package(ddim), runs it, and runs the installed tool (RPATH of the install tree).
+set -euo pipefail
+cmake_bin="$1"; build_dir="$2"; embed_src="$3"; torch_dir="$4"; version="$5"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+prefix="$work/prefix"
+
+"$cmake_bin" --install "$build_dir" --prefix "$prefix" >"$work/install.log" 2>&1 \
+  || { cat "$work/install.log"; exit 1; }
+test -f "$prefix/lib/cmake/ddim/ddimConfig.cmake"
+test -f "$prefix/lib/cmake/ddim/ddimConfigVersion.cmake"
+test -f "$prefix/include/ddim/ddim.h"
+
+echo "installed tool: $("$prefix/bin/ddim-generate" --version)"
+readelf -d "$prefix/bin/ddim-generate" | grep -E 'RUNPATH|RPATH' | grep -q '\$ORIGIN/../lib' \
+  || { echo "FAIL installed ddim-generate has no \$ORIGIN/../lib RUNPATH"; exit 1; }
+
+"$cmake_bin" -S "$embed_src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
+  "-DCMAKE_PREFIX_PATH=$prefix;$torch_dir" >"$work/configure.log" 2>&1 \
+  || { cat "$work/configure.log"; exit 1; }
+"$cmake_bin" --build "$work/build" >"$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
+out="$("$work/build/embed")"
+echo "$out"
+grep -q "ddim $version" <<<"$out"
+grep -q "sum=6" <<<"$out"
+echo "install and embed passed"
