@@ -1,4 +1,14 @@
 #pragma once
 
 // Umbrella header: everything the ddim library offers.
+#include <ddim/config_error.h>
+#include <ddim/scheduler_error.h>
+#include <ddim/schedulers/ddim_inverse_scheduler.h>
+#include <ddim/schedulers/ddim_scheduler.h>
+#include <ddim/schedulers/discrete_schedule.h>
+#include <ddim/schedulers/dpm_solver_multistep_inverse_scheduler.h>
+#include <ddim/schedulers/dpm_solver_multistep_scheduler.h>
+#include <ddim/schedulers/noise_schedule.h>
+#include <ddim/schedulers/scheduler.h>
 #include <ddim/version.h>
+#include <ddim/warnings.h>

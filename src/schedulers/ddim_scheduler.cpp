@@ -1,0 +1,142 @@
+#include "ddim/schedulers/ddim_scheduler.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "ddim/scheduler_error.h"
+#include "ddim/warnings.h"
+#include "schedulers/config_io.h"
+#include "schedulers/numpy_compat.h"
+#include "schedulers/scheduler_math.h"
+
+namespace ddim {
+namespace {
+
+constexpr const char* kName = "DDIMScheduler";
+
+// DDIMScheduler.set_timesteps, descending.
+std::vector<int64_t> ddim_timesteps(const DDIMSchedulerConfig& c, int64_t n) {
+  const int64_t train = c.num_train_timesteps;
+  std::vector<int64_t> ts;
+  switch (c.timestep_spacing) {
+    case TimestepSpacing::kLinspace:
+      for (double v : numpy::linspace(0, static_cast<double>(train - 1), n)) ts.push_back(static_cast<int64_t>(numpy::round(v)));
+      std::reverse(ts.begin(), ts.end());
+      break;
+    case TimestepSpacing::kLeading: {
+      const int64_t ratio = train / n;
+      for (int64_t i = n - 1; i >= 0; --i) ts.push_back(i * ratio + c.steps_offset);
+      break;
+    }
+    case TimestepSpacing::kTrailing: {
+      const double ratio = static_cast<double>(train) / static_cast<double>(n);
+      for (double v : numpy::arange(static_cast<double>(train), 0, -ratio)) ts.push_back(static_cast<int64_t>(numpy::round(v)) - 1);
+      break;
+    }
+  }
+  return ts;
+}
+
+}  // namespace
+
+DDIMScheduler::DDIMScheduler(const DDIMSchedulerConfig& config) : config_(config) {
+  detail::check_train_config(config_, kName);
+  if (config_.prediction_type == PredictionType::kFlowPrediction) {
+    detail::config_fail(kName, "prediction_type", "\"flow_prediction\"", "epsilon, sample or v_prediction");
+  }
+  if (config_.thresholding && !(config_.dynamic_thresholding_ratio > 0 && config_.dynamic_thresholding_ratio <= 1)) {
+    detail::config_fail(kName, "dynamic_thresholding_ratio", detail::format_double(config_.dynamic_thresholding_ratio),
+                        "a number in (0, 1]");
+  }
+  if (config_.steps_offset < 0) {
+    detail::config_fail(kName, "steps_offset", std::to_string(config_.steps_offset), "an integer >= 0");
+  }
+  schedule_ = DiscreteSchedule(kName, make_alphas_cumprod(config_, config_.rescale_betas_zero_snr));
+  final_alpha_cumprod_ = config_.set_alpha_to_one ? 1.0F : static_cast<float>(schedule_.alpha_prod(0));
+  final_sqrt_alpha_ = detail::torch_sqrt(final_alpha_cumprod_);
+  final_sqrt_beta_ = detail::torch_sqrt(1.0F - final_alpha_cumprod_);
+}
+
+void DDIMScheduler::set_timesteps(int64_t num_inference_steps, torch::Device device) {
+  schedule_.check_num_inference_steps(num_inference_steps);
+  auto ts = ddim_timesteps(config_, num_inference_steps);
+  for (int64_t t : ts) {
+    // epsilon prediction at alpha_prod_t == 0 (zero-SNR betas) divides by zero; only clipping or
+    // thresholding keeps diffusers' result finite.
+    if (schedule_.alpha_prod(t) == 0 && config_.prediction_type == PredictionType::kEpsilon && !config_.clip_sample &&
+        !config_.thresholding) {
+      throw SchedulerError(std::string(kName) + ": timestep " + std::to_string(t) +
+                           " has alphas_cumprod 0 (rescale_betas_zero_snr) and epsilon prediction without clipping: "
+                           "diffusers returns non-finite samples; use v_prediction or clip_sample");
+    }
+  }
+  if (static_cast<int64_t>(ts.size()) != num_inference_steps) {
+    warn(std::string(kName) + ": trailing spacing gives " + std::to_string(ts.size()) + " timesteps for " +
+         std::to_string(num_inference_steps) + " steps (the last is " + std::to_string(ts.back()) +
+         "), exactly as diffusers does");
+  }
+  schedule_.set(std::move(ts), num_inference_steps, device);
+}
+
+SchedulerOutput DDIMScheduler::step(const torch::Tensor& model_output, int64_t timestep, const torch::Tensor& sample,
+                                    const StepOptions& options) {
+  schedule_.require_set();
+  schedule_.index_of(timestep);
+  if (!(options.eta >= 0)) {
+    throw SchedulerError(std::string(kName) + ": eta " + detail::format_double(options.eta) + " must be >= 0");
+  }
+  detail::check_noise_options(options, kName);
+
+  // DDIMScheduler.step, with its float32 scalars on the host (their square roots from LibTorch).
+  const int64_t prev_timestep = timestep - config_.num_train_timesteps / schedule_.num_inference_steps();
+  const auto alpha_prod_t = static_cast<float>(schedule_.alpha_prod(timestep));
+  const bool has_prev = prev_timestep >= 0;
+  const auto alpha_prod_t_prev = has_prev ? static_cast<float>(schedule_.alpha_prod(prev_timestep)) : final_alpha_cumprod_;
+  const float sqrt_alpha_prod_t_prev = has_prev ? schedule_.sqrt_alpha_prod(prev_timestep) : final_sqrt_alpha_;
+  const float beta_prod_t = 1.0F - alpha_prod_t;
+
+  auto [x0, eps] = detail::ddim_predict(model_output, sample, schedule_.sqrt_alpha_prod(timestep),
+                                        schedule_.sqrt_one_minus_alpha_prod(timestep), config_.prediction_type);
+  if (config_.thresholding) {
+    x0 = detail::threshold_sample(x0, config_.dynamic_thresholding_ratio, config_.sample_max_value);
+  } else if (config_.clip_sample) {
+    x0 = x0.clamp(-config_.clip_sample_range, config_.clip_sample_range);
+  }
+  if (options.use_clipped_model_output) {
+    eps = (sample - x0 * static_cast<double>(schedule_.sqrt_alpha_prod(timestep))) /
+          static_cast<double>(schedule_.sqrt_one_minus_alpha_prod(timestep));
+  }
+
+  // With eta = 0 the direction coefficient is (1 - alpha_prod_t_prev) ** 0.5, already tabled.
+  float std_dev_t = 0;
+  float direction_coef = has_prev ? schedule_.sqrt_one_minus_alpha_prod(prev_timestep) : final_sqrt_beta_;
+  if (options.eta != 0) {
+    const float variance = ((1.0F - alpha_prod_t_prev) / beta_prod_t) * (1.0F - alpha_prod_t / alpha_prod_t_prev);
+    std_dev_t = static_cast<float>(options.eta) * detail::torch_sqrt(variance);
+    const float direction_sq = 1.0F - alpha_prod_t_prev - std_dev_t * std_dev_t;
+    if (direction_sq < 0) {
+      throw SchedulerError(std::string(kName) + ": eta " + detail::format_double(options.eta) + " at timestep " +
+                           std::to_string(timestep) + " gives a negative variance (diffusers returns NaN); use eta <= 1");
+    }
+    direction_coef = detail::torch_sqrt(direction_sq);
+  }
+  const auto direction = eps * static_cast<double>(direction_coef);
+  auto prev_sample = x0 * static_cast<double>(sqrt_alpha_prod_t_prev) + direction;
+
+  if (options.eta > 0) {
+    const auto noise = options.variance_noise ? *options.variance_noise
+                                              : detail::randn_tensor(model_output.sizes(), options.generator,
+                                                                     model_output.device(), model_output.scalar_type(), kName);
+    prev_sample = prev_sample + noise * static_cast<double>(std_dev_t);
+  }
+  return {prev_sample, x0};
+}
+
+torch::Tensor DDIMScheduler::add_noise(const torch::Tensor& original_samples, const torch::Tensor& noise,
+                                       const torch::Tensor& timesteps) const {
+  return detail::add_noise_alphas(schedule_.alphas_cumprod(), original_samples, noise, timesteps);
+}
+
+std::string DDIMScheduler::config_json() const { return config::write(config_, kName); }
+
+}  // namespace ddim

@@ -1,0 +1,86 @@
+#pragma once
+
+// The DPM-Solver machinery shared by DPMSolverMultistepScheduler and its inverse: training tables,
+// the model-output conversion, the first/second/third-order multistep updates (deterministic and
+// SDE), and the step bookkeeping. The two schedulers differ only in where the sigmas go, which
+// they compute in set_timesteps, and in the few step rules in Rules.
+
+#include <torch/torch.h>
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "ddim/schedulers/discrete_schedule.h"
+#include "ddim/schedulers/dpm_solver_multistep_scheduler.h"
+
+namespace ddim::detail {
+
+// Load-time checks of the shared keys; throws ConfigError for configs diffusers cannot run.
+void check_dpm_config(const DPMSolverBaseConfig& config, const std::string& owner, bool inverse);
+
+class DPMSolverCore {
+ public:
+  struct Rules {
+    // Forward: the sample is upcast to float32 for the update (diffusers does) and SDE noise is
+    // float32; the inverse keeps the model dtype.
+    bool upcast_to_float32;
+    // Forward with final_sigmas_type "zero": the last step is always first order.
+    bool final_step_first_order;
+  };
+
+  DPMSolverCore(std::string owner, const DPMSolverBaseConfig& config, Rules rules, torch::Tensor alphas_cumprod,
+                bool descending_initial_timesteps);
+
+  const DiscreteSchedule& schedule() const { return schedule_; }
+  // ((1 - a) / a) ** 0.5 over the training timesteps, float32 as diffusers computes it.
+  const std::vector<float>& train_sigmas() const { return train_sigmas_; }
+  // np.log of train_sigmas, float32.
+  const std::vector<float>& log_sigmas() const { return log_sigmas_; }
+  // torch.searchsorted(flip(lambda_t), lambda_min_clipped).
+  int64_t clipped_index() const { return clipped_index_; }
+
+  // Installs a schedule computed by the scheduler (timesteps; sigmas, one more or longer), resets
+  // the multistep state, and refuses a schedule diffusers would run into NaN or past its end.
+  void set_schedule(std::vector<int64_t> timesteps, std::vector<float> sigmas, torch::Device device);
+  torch::Tensor sigmas() const;
+
+  SchedulerOutput step(const torch::Tensor& model_output, int64_t timestep, const torch::Tensor& sample,
+                       const StepOptions& options);
+  torch::Tensor add_noise(const torch::Tensor& original_samples, const torch::Tensor& noise,
+                          const torch::Tensor& timesteps) const;
+
+ private:
+  int order_for(size_t step_index, int lower_order_nums) const;
+  // The order-`order` update from step_index to step_index + 1; outputs holds the converted model
+  // outputs, newest last; noise is used by the SDE algorithm types.
+  torch::Tensor update(size_t step_index, int order, const torch::Tensor& sample,
+                       const std::vector<torch::Tensor>& outputs, const torch::Tensor& noise) const;
+  torch::Tensor convert_model_output(const torch::Tensor& model_output, const torch::Tensor& sample,
+                                     size_t step_index) const;
+  bool is_sde() const;
+
+  std::string owner_;
+  DPMSolverBaseConfig config_;
+  Rules rules_;
+  DiscreteSchedule schedule_;
+  std::vector<float> train_sigmas_;
+  std::vector<float> log_sigmas_;
+  int64_t clipped_index_ = 0;
+  std::vector<float> sigmas_;
+  // Per sigma: _sigma_to_alpha_sigma_t and lambda = log(alpha) - log(sigma). Per step i (from
+  // sigma i to i + 1): h and the exponentials and roots the updates use. All float32 as diffusers
+  // computes them, the transcendental ones by LibTorch.
+  struct Tables {
+    std::vector<float> alpha, sigma, lambda;
+    std::vector<float> h, exp_neg_h, exp_h, exp_neg_2h, exp_2h, sqrt_1_minus_exp_neg_2h, sqrt_exp_2h_minus_1;
+  };
+  Tables tables_;
+  void build_tables();
+  // Multistep state, reset by set_schedule.
+  std::vector<torch::Tensor> model_outputs_;
+  int lower_order_nums_ = 0;
+  int64_t step_index_ = -1;
+};
+
+}  // namespace ddim::detail

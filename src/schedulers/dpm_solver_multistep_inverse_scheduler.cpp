@@ -1,0 +1,117 @@
+#include "ddim/schedulers/dpm_solver_multistep_inverse_scheduler.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "schedulers/config_io.h"
+#include "schedulers/dpm_solver_core.h"
+#include "schedulers/numpy_compat.h"
+#include "schedulers/scheduler_math.h"
+
+namespace ddim {
+namespace {
+
+constexpr const char* kName = "DPMSolverMultistepInverseScheduler";
+
+const DPMSolverMultistepInverseSchedulerConfig& checked(const DPMSolverMultistepInverseSchedulerConfig& c) {
+  detail::check_dpm_config(c, kName, /*inverse=*/true);
+  return c;
+}
+
+}  // namespace
+
+DPMSolverMultistepInverseScheduler::DPMSolverMultistepInverseScheduler(
+    const DPMSolverMultistepInverseSchedulerConfig& config)
+    : config_(checked(config)),
+      core_(std::make_unique<detail::DPMSolverCore>(
+          kName, config_, detail::DPMSolverCore::Rules{/*upcast_to_float32=*/false, /*final_step_first_order=*/false},
+          make_alphas_cumprod(config_, /*rescale_betas_zero_snr=*/false), /*descending_initial_timesteps=*/false)) {}
+
+DPMSolverMultistepInverseScheduler::~DPMSolverMultistepInverseScheduler() = default;
+
+torch::Tensor DPMSolverMultistepInverseScheduler::sigmas() const { return core_->sigmas(); }
+torch::Tensor DPMSolverMultistepInverseScheduler::timesteps() const { return core_->schedule().timesteps(); }
+
+void DPMSolverMultistepInverseScheduler::set_timesteps(int64_t num_inference_steps, torch::Device device) {
+  // DPMSolverMultistepInverseScheduler.set_timesteps
+  const auto& c = config_;
+  core_->schedule().check_num_inference_steps(num_inference_steps);
+  const int64_t n = num_inference_steps;
+  const int64_t train = c.num_train_timesteps;
+  const int64_t noisiest = train - 1 - core_->clipped_index();
+  std::vector<double> ts;
+  switch (c.timestep_spacing) {
+    case TimestepSpacing::kLinspace: {
+      const auto v = numpy::linspace(0, static_cast<double>(noisiest), n + 1);
+      for (size_t i = 0; i + 1 < v.size(); ++i) ts.push_back(numpy::round(v[i]));
+      break;
+    }
+    case TimestepSpacing::kLeading: {
+      const int64_t ratio = (noisiest + 1) / (n + 1);
+      for (int64_t i = 0; i < n; ++i) ts.push_back(static_cast<double>(i * ratio + c.steps_offset));
+      break;
+    }
+    case TimestepSpacing::kTrailing: {
+      const double ratio = static_cast<double>(train) / static_cast<double>(n);
+      const auto v = numpy::arange(static_cast<double>(noisiest + 1), 0, -ratio);
+      for (auto it = v.rbegin(); it != v.rend(); ++it) ts.push_back(numpy::round(*it) - 1);
+      break;
+    }
+  }
+
+  const auto& train_sigmas = core_->train_sigmas();
+  const auto& log_sigmas = core_->log_sigmas();
+  std::vector<double> sigmas;
+  const auto timesteps_from_sigmas = [&](bool round) {
+    ts.clear();
+    for (double s : sigmas) ts.push_back(round ? numpy::round(sigma_to_t(s, log_sigmas)) : sigma_to_t(s, log_sigmas));
+  };
+  // Unlike the forward scheduler the table is not flipped: the spacings run from the smallest sigma.
+  if (c.use_karras_sigmas) {
+    sigmas = karras_sigmas(train_sigmas.front(), train_sigmas.back(), n);
+    timesteps_from_sigmas(true);
+  } else if (c.use_exponential_sigmas) {
+    sigmas = exponential_sigmas(train_sigmas.front(), train_sigmas.back(), n);
+    timesteps_from_sigmas(false);
+  } else if (c.use_beta_sigmas) {
+    sigmas = beta_sigmas(train_sigmas.front(), train_sigmas.back(), n);
+    timesteps_from_sigmas(false);
+  } else if (c.use_flow_sigmas) {
+    sigmas = flow_sigmas(train, n, c.flow_shift);
+    ts.clear();
+    for (double s : sigmas) ts.push_back(s * static_cast<double>(train));
+  }
+  std::vector<float> sigmas32(sigmas.begin(), sigmas.end());
+  if (c.use_karras_sigmas || c.use_exponential_sigmas || c.use_beta_sigmas || c.use_flow_sigmas) {
+    sigmas32.push_back(sigmas32.back());
+  } else {
+    std::vector<int64_t> ints(ts.begin(), ts.end());
+    const auto values = table_at(ints, train_sigmas);
+    sigmas32.assign(values.begin(), values.end());
+    const float a = core_->schedule().alphas_cumprod()[noisiest].item<float>();
+    sigmas32.push_back(std::sqrt((1.0F - a) / a));
+  }
+  // np.unique(return_index) keeps each timestep's first occurrence, in order; the sigmas are kept whole.
+  std::vector<double> unique;
+  for (double t : ts) {
+    if (std::find(unique.begin(), unique.end(), t) == unique.end()) unique.push_back(t);
+  }
+  std::vector<int64_t> timesteps;
+  for (double t : unique) timesteps.push_back(static_cast<int64_t>(t));  // torch .to(int64) truncates
+  core_->set_schedule(std::move(timesteps), std::move(sigmas32), device);
+}
+
+SchedulerOutput DPMSolverMultistepInverseScheduler::step(const torch::Tensor& model_output, int64_t timestep,
+                                                         const torch::Tensor& sample, const StepOptions& options) {
+  return core_->step(model_output, timestep, sample, options);
+}
+
+torch::Tensor DPMSolverMultistepInverseScheduler::add_noise(const torch::Tensor& original_samples,
+                                                            const torch::Tensor& noise,
+                                                            const torch::Tensor& timesteps) const {
+  return core_->add_noise(original_samples, noise, timesteps);
+}
+
+std::string DPMSolverMultistepInverseScheduler::config_json() const { return config::write(config_, kName); }
+
+}  // namespace ddim

@@ -1,0 +1,129 @@
+#include "ddim/schedulers/dpm_solver_multistep_scheduler.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "schedulers/config_io.h"
+#include "schedulers/dpm_solver_core.h"
+#include "schedulers/numpy_compat.h"
+#include "schedulers/scheduler_math.h"
+
+namespace ddim {
+namespace {
+
+constexpr const char* kName = "DPMSolverMultistepScheduler";
+
+torch::Tensor forward_alphas_cumprod(const DPMSolverMultistepSchedulerConfig& c) {
+  auto ac = make_alphas_cumprod(c, c.rescale_betas_zero_snr);
+  if (c.rescale_betas_zero_snr) ac[-1] = std::pow(2.0, -24);  // as diffusers, to keep log(sigma) finite
+  return ac;
+}
+
+const DPMSolverMultistepSchedulerConfig& checked(const DPMSolverMultistepSchedulerConfig& c) {
+  detail::check_dpm_config(c, kName, /*inverse=*/false);
+  if (c.final_sigmas_type == FinalSigmasType::kZero &&
+      (c.algorithm_type == DPMAlgorithmType::kDPMSolver || c.algorithm_type == DPMAlgorithmType::kSDEDPMSolver)) {
+    detail::config_fail(kName, "final_sigmas_type", "\"zero\" with algorithm_type \"" + to_string(c.algorithm_type) + "\"",
+                        "sigma_min (diffusers supports zero only with dpmsolver++ and sde-dpmsolver++)");
+  }
+  return c;
+}
+
+}  // namespace
+
+DPMSolverMultistepScheduler::DPMSolverMultistepScheduler(const DPMSolverMultistepSchedulerConfig& config)
+    : config_(checked(config)),
+      core_(std::make_unique<detail::DPMSolverCore>(
+          kName, config_,
+          detail::DPMSolverCore::Rules{/*upcast_to_float32=*/true,
+                                       /*final_step_first_order=*/config_.final_sigmas_type == FinalSigmasType::kZero},
+          forward_alphas_cumprod(config_), /*descending_initial_timesteps=*/true)) {}
+
+DPMSolverMultistepScheduler::~DPMSolverMultistepScheduler() = default;
+
+torch::Tensor DPMSolverMultistepScheduler::sigmas() const { return core_->sigmas(); }
+torch::Tensor DPMSolverMultistepScheduler::timesteps() const { return core_->schedule().timesteps(); }
+
+void DPMSolverMultistepScheduler::set_timesteps(int64_t num_inference_steps, torch::Device device) {
+  // DPMSolverMultistepScheduler.set_timesteps
+  const auto& c = config_;
+  core_->schedule().check_num_inference_steps(num_inference_steps);
+  const int64_t n = num_inference_steps;
+  const int64_t train = c.num_train_timesteps;
+  const int64_t last_timestep = train - core_->clipped_index();
+  std::vector<double> ts;
+  switch (c.timestep_spacing) {
+    case TimestepSpacing::kLinspace: {
+      const auto v = numpy::linspace(0, static_cast<double>(last_timestep - 1), n + 1);
+      for (auto it = v.rbegin(); it + 1 != v.rend(); ++it) ts.push_back(numpy::round(*it));
+      break;
+    }
+    case TimestepSpacing::kLeading: {
+      const int64_t ratio = last_timestep / (n + 1);
+      for (int64_t i = n; i >= 1; --i) ts.push_back(static_cast<double>(i * ratio + c.steps_offset));
+      break;
+    }
+    case TimestepSpacing::kTrailing: {
+      const double ratio = static_cast<double>(train) / static_cast<double>(n);
+      for (double v : numpy::arange(static_cast<double>(last_timestep), 0, -ratio)) ts.push_back(numpy::round(v) - 1);
+      break;
+    }
+  }
+
+  const auto& train_sigmas = core_->train_sigmas();
+  const auto& log_sigmas = core_->log_sigmas();
+  const bool round_sigma_timesteps = c.beta_schedule != BetaSchedule::kSquaredcosCapV2;
+  std::vector<double> sigmas;
+  const auto timesteps_from_sigmas = [&](bool round) {
+    ts.clear();
+    for (double s : sigmas) ts.push_back(round ? numpy::round(sigma_to_t(s, log_sigmas)) : sigma_to_t(s, log_sigmas));
+  };
+  if (c.use_karras_sigmas) {
+    sigmas = karras_sigmas(train_sigmas.back(), train_sigmas.front(), n);
+    timesteps_from_sigmas(round_sigma_timesteps);
+  } else if (c.use_lu_lambdas) {
+    sigmas = lu_lambdas(log_sigmas.back(), log_sigmas.front(), n);
+    for (double& s : sigmas) s = std::exp(s);
+    timesteps_from_sigmas(round_sigma_timesteps);
+  } else if (c.use_exponential_sigmas) {
+    sigmas = exponential_sigmas(train_sigmas.back(), train_sigmas.front(), n);
+    timesteps_from_sigmas(false);
+  } else if (c.use_beta_sigmas) {
+    sigmas = beta_sigmas(train_sigmas.back(), train_sigmas.front(), n);
+    timesteps_from_sigmas(false);
+  } else if (c.use_flow_sigmas) {
+    sigmas = flow_sigmas(train, n, c.flow_shift);
+    ts.clear();
+    for (double s : sigmas) ts.push_back(s * static_cast<double>(train));
+  } else {
+    std::vector<int64_t> ints(ts.begin(), ts.end());
+    sigmas = table_at(ints, train_sigmas);
+  }
+  float sigma_last = 0.0F;
+  if (c.final_sigmas_type == FinalSigmasType::kSigmaMin) {
+    const float a0 = core_->schedule().alphas_cumprod()[0].item<float>();
+    sigma_last = std::sqrt((1.0F - a0) / a0);
+  }
+  std::vector<float> sigmas32(sigmas.begin(), sigmas.end());
+  sigmas32.push_back(sigma_last);
+  std::vector<int64_t> timesteps;
+  for (double t : ts) timesteps.push_back(static_cast<int64_t>(t));  // torch .to(int64) truncates
+  core_->set_schedule(std::move(timesteps), std::move(sigmas32), device);
+}
+
+SchedulerOutput DPMSolverMultistepScheduler::step(const torch::Tensor& model_output, int64_t timestep,
+                                                  const torch::Tensor& sample, const StepOptions& options) {
+  return core_->step(model_output, timestep, sample, options);
+}
+
+torch::Tensor DPMSolverMultistepScheduler::add_noise(const torch::Tensor& original_samples, const torch::Tensor& noise,
+                                                     const torch::Tensor& timesteps) const {
+  return core_->add_noise(original_samples, noise, timesteps);
+}
+
+std::string DPMSolverMultistepScheduler::config_json() const { return config::write(config_, kName); }
+
+std::string to_string(DPMAlgorithmType value) { return config::enum_name(value); }
+std::string to_string(DPMSolverType value) { return config::enum_name(value); }
+
+}  // namespace ddim

@@ -1,0 +1,123 @@
+#include "schedulers/scheduler_math.h"
+
+#include <cmath>
+#include <iomanip>
+#include <sstream>
+
+#include "ddim/config_error.h"
+#include "ddim/scheduler_error.h"
+
+namespace ddim::detail {
+
+namespace {
+
+std::vector<float> map_values(const std::vector<float>& values, torch::Tensor (*op)(const torch::Tensor&)) {
+  if (values.empty()) return {};
+  const auto in = torch::from_blob(const_cast<float*>(values.data()), {static_cast<int64_t>(values.size())},
+                                   torch::kFloat32);
+  const auto out = op(in).contiguous();
+  return {out.data_ptr<float>(), out.data_ptr<float>() + out.numel()};
+}
+
+}  // namespace
+
+std::vector<float> torch_sqrt(const std::vector<float>& values) {
+  return map_values(values, [](const torch::Tensor& t) { return torch::pow(t, 0.5); });
+}
+std::vector<float> torch_exp(const std::vector<float>& values) {
+  return map_values(values, [](const torch::Tensor& t) { return torch::exp(t); });
+}
+std::vector<float> torch_log(const std::vector<float>& values) {
+  return map_values(values, [](const torch::Tensor& t) { return torch::log(t); });
+}
+float torch_sqrt(float value) { return torch_sqrt(std::vector<float>{value})[0]; }
+
+Prediction ddim_predict(const torch::Tensor& model_output, const torch::Tensor& sample, float sqrt_alpha_prod_t,
+                        float sqrt_beta_prod_t, PredictionType prediction_type) {
+  // As DDIMScheduler.step writes it, op by op.
+  const double sqrt_alpha = sqrt_alpha_prod_t;
+  const double sqrt_beta = sqrt_beta_prod_t;
+  switch (prediction_type) {
+    case PredictionType::kEpsilon:
+      return {(sample - model_output * sqrt_beta) / sqrt_alpha, model_output};
+    case PredictionType::kSample:
+      return {model_output, (sample - model_output * sqrt_alpha) / sqrt_beta};
+    case PredictionType::kVPrediction:
+      return {sample * sqrt_alpha - model_output * sqrt_beta, model_output * sqrt_alpha + sample * sqrt_beta};
+    case PredictionType::kFlowPrediction:
+      break;
+  }
+  throw SchedulerError("flow_prediction is not a DDIM prediction type");
+}
+
+torch::Tensor threshold_sample(const torch::Tensor& sample, double ratio, double sample_max_value) {
+  const auto dtype = sample.scalar_type();
+  auto x = sample;
+  if (dtype != torch::kFloat32 && dtype != torch::kFloat64) x = x.to(torch::kFloat32);
+  const auto shape = x.sizes().vec();
+  x = x.reshape({shape[0], -1});
+  const auto s = torch::quantile(x.abs(), ratio, 1).clamp(1, sample_max_value).unsqueeze(1);
+  x = torch::clamp(x, -s, s) / s;
+  return x.reshape(shape).to(dtype);
+}
+
+torch::Tensor randn_tensor(at::IntArrayRef shape, const std::optional<at::Generator>& generator,
+                           torch::Device device, torch::ScalarType dtype, const std::string& owner) {
+  auto rand_device = device;
+  if (generator) {
+    const auto gen_type = generator->device().type();
+    if (gen_type != device.type() && gen_type == torch::kCPU) {
+      rand_device = torch::kCPU;
+    } else if (gen_type != device.type()) {
+      throw SchedulerError(owner + ": cannot draw " + device.str() + " noise from a generator of type " +
+                           generator->device().str());
+    }
+  }
+  return at::randn(shape, generator, torch::dtype(dtype).device(rand_device)).to(device);
+}
+
+torch::Tensor add_noise_alphas(const torch::Tensor& alphas_cumprod, const torch::Tensor& original_samples,
+                               const torch::Tensor& noise, const torch::Tensor& timesteps) {
+  const auto alphas = alphas_cumprod.to(original_samples.device(), original_samples.scalar_type());
+  const auto t = timesteps.to(original_samples.device(), torch::kInt64);
+  std::vector<int64_t> view(static_cast<size_t>(original_samples.dim()), 1);
+  view[0] = -1;
+  const auto a = alphas.index({t});
+  const auto sqrt_alpha = torch::pow(a, 0.5).flatten().view(view);
+  const auto sqrt_one_minus_alpha = torch::pow(torch::rsub(a, 1), 0.5).flatten().view(view);
+  return sqrt_alpha * original_samples + sqrt_one_minus_alpha * noise;
+}
+
+void config_fail(const std::string& owner, const std::string& key, const std::string& value,
+                 const std::string& expected) {
+  throw ConfigError(owner + " config: key '" + key + "' has value " + value + ", expected " + expected);
+}
+
+std::string format_double(double value) {
+  std::ostringstream out;
+  out << std::setprecision(17) << value;
+  return out.str();
+}
+
+void check_train_config(const TrainScheduleConfig& config, const std::string& owner) {
+  if (config.num_train_timesteps < 2) {
+    config_fail(owner, "num_train_timesteps", std::to_string(config.num_train_timesteps), "an integer >= 2");
+  }
+  if (config.trained_betas && static_cast<int64_t>(config.trained_betas->size()) != config.num_train_timesteps) {
+    config_fail(owner, "trained_betas", "a list of " + std::to_string(config.trained_betas->size()) + " betas",
+                "num_train_timesteps (" + std::to_string(config.num_train_timesteps) + ") values");
+  }
+  if (!config.trained_betas && config.beta_schedule != BetaSchedule::kSquaredcosCapV2 &&
+      !(config.beta_start > 0 && config.beta_end < 1 && config.beta_start <= config.beta_end)) {
+    config_fail(owner, "beta_start", format_double(config.beta_start) + " with beta_end " + format_double(config.beta_end),
+                "0 < beta_start <= beta_end < 1");
+  }
+}
+
+void check_noise_options(const StepOptions& options, const std::string& owner) {
+  if (options.generator && options.variance_noise) {
+    throw SchedulerError(owner + ": pass either a generator or variance_noise, not both");
+  }
+}
+
+}  // namespace ddim::detail

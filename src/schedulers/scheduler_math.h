@@ -1,0 +1,58 @@
+#pragma once
+
+// Tensor helpers shared by the schedulers, each mirroring the diffusers code named in its comment.
+
+#include <torch/torch.h>
+
+#include <optional>
+#include <vector>
+#include <string>
+
+#include "ddim/schedulers/noise_schedule.h"
+#include "ddim/schedulers/scheduler.h"
+
+namespace ddim::detail {
+
+// sqrt / exp / log of float32 values exactly as LibTorch computes them on float32 tensors (its
+// kernels are not always correctly rounded, and diffusers' per-step scalars are float32 tensors):
+// one vectorized op over the whole list, which gives the same bits as a 0-dim op per value.
+std::vector<float> torch_sqrt(const std::vector<float>& values);
+std::vector<float> torch_exp(const std::vector<float>& values);
+std::vector<float> torch_log(const std::vector<float>& values);
+float torch_sqrt(float value);
+
+struct Prediction {
+  torch::Tensor x0;
+  torch::Tensor eps;
+};
+
+// DDIM: the x0 and noise predictions from the model output at alpha_prod_t (DDIMScheduler.step).
+// Scalars are float32 as in diffusers, and the tensor ops are diffusers' own, one by one, so that
+// the roundings match.
+Prediction ddim_predict(const torch::Tensor& model_output, const torch::Tensor& sample, float sqrt_alpha_prod_t,
+                        float sqrt_beta_prod_t, PredictionType prediction_type);
+
+// _threshold_sample: per-sample quantile of |x0|, computed in float32 for half types.
+torch::Tensor threshold_sample(const torch::Tensor& sample, double ratio, double sample_max_value);
+
+// diffusers randn_tensor(shape, generator, device, dtype): a CPU generator draws on the CPU, then
+// the noise moves to `device`; a CUDA generator for a CPU tensor is an error; no generator draws
+// from the device's default generator.
+torch::Tensor randn_tensor(at::IntArrayRef shape, const std::optional<at::Generator>& generator,
+                           torch::Device device, torch::ScalarType dtype, const std::string& owner);
+
+// add_noise of the alphas_cumprod schedulers: sqrt(a_t) x0 + sqrt(1 - a_t) noise, in the samples' dtype.
+torch::Tensor add_noise_alphas(const torch::Tensor& alphas_cumprod, const torch::Tensor& original_samples,
+                               const torch::Tensor& noise, const torch::Tensor& timesteps);
+
+// Throws ConfigError "<owner> config: key '<key>' has value <value>, expected <expected>".
+[[noreturn]] void config_fail(const std::string& owner, const std::string& key, const std::string& value,
+                              const std::string& expected);
+// Checks the keys of TrainScheduleConfig (positive num_train_timesteps, trained_betas length).
+void check_train_config(const TrainScheduleConfig& config, const std::string& owner);
+std::string format_double(double value);
+
+// Throws SchedulerError when both generator and variance_noise are given.
+void check_noise_options(const StepOptions& options, const std::string& owner);
+
+}  // namespace ddim::detail

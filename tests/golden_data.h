@@ -1,0 +1,64 @@
+#pragma once
+
+// Loads tests/data/schedulers/golden.{json,bin}, written by scripts/make_golden.py from diffusers.
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace ddim::test {
+
+class GoldenData {
+ public:
+  static const GoldenData& get() {
+    static const GoldenData data(std::string(DDIM_TEST_DATA_DIR) + "/schedulers");
+    return data;
+  }
+
+  const nlohmann::json& doc() const { return doc_; }
+
+  // The float32 tensor an entry {"offset", "shape"} points at.
+  torch::Tensor tensor(const nlohmann::json& entry) const {
+    std::vector<int64_t> shape = entry.at("shape").get<std::vector<int64_t>>();
+    const auto offset = entry.at("offset").get<int64_t>();
+    int64_t numel = 1;
+    for (auto s : shape) numel *= s;
+    if ((offset + numel) * 4 > static_cast<int64_t>(blob_.size())) throw std::runtime_error("golden.bin too short");
+    return torch::from_blob(const_cast<char*>(blob_.data()) + offset * 4, shape, torch::kFloat32).clone();
+  }
+
+ private:
+  explicit GoldenData(const std::string& dir) {
+    std::ifstream json(dir + "/golden.json");
+    if (!json) throw std::runtime_error("missing " + dir + "/golden.json: run scripts/make_golden.py");
+    doc_ = nlohmann::json::parse(json);
+    std::ifstream bin(dir + "/golden.bin", std::ios::binary);
+    std::ostringstream bytes;
+    bytes << bin.rdbuf();
+    blob_ = bytes.str();
+  }
+
+  nlohmann::json doc_;
+  std::string blob_;
+};
+
+// The stand-in UNet of scripts/make_golden.py: 0.5 sin(3 x + 0.01 t) + 0.3 x, channels doubled
+// for a learned variance.
+inline torch::Tensor smooth_model(const torch::Tensor& x, int64_t t, bool doubled) {
+  auto eps = torch::sin(x * 3.0 + static_cast<double>(t) * 0.01) * 0.5 + x * 0.3;
+  return doubled ? torch::cat({eps, eps}, 1) : eps;
+}
+
+// max |a - b| / max |b|: the error relative to the reference's scale.
+inline double relative_error(const torch::Tensor& actual, const torch::Tensor& expected) {
+  const auto a = actual.to(torch::kCPU, torch::kFloat64);
+  const auto b = expected.to(torch::kCPU, torch::kFloat64);
+  const double scale = std::max(b.abs().max().item<double>(), 1e-12);
+  return (a - b).abs().max().item<double>() / scale;
+}
+
+}  // namespace ddim::test
