@@ -46,7 +46,11 @@ struct Worst {
 };
 
 // Runs one golden case on `device` in `dtype`; returns the worst relative error over the steps.
-double replay(const json& c, torch::Device device, torch::ScalarType dtype, double tolerance) {
+// A view with the same values and a transposed memory layout: not contiguous, so the scheduler
+// takes its ATen-op path instead of the fused loop.
+torch::Tensor strided(const torch::Tensor& t) { return t.transpose(2, 3).contiguous().transpose(2, 3); }
+
+double replay(const json& c, torch::Device device, torch::ScalarType dtype, double tolerance, bool non_contiguous = false) {
   const auto& golden = GoldenData::get();
   const std::string name = c.at("name");
   auto scheduler = ddim::scheduler_from_config(class_config(c));
@@ -83,7 +87,9 @@ double replay(const json& c, torch::Device device, torch::ScalarType dtype, doub
   auto x = golden.tensor(c.at("init")).to(device, dtype);
   double worst = 0;
   for (size_t i = 0; i < ts.size(); ++i) {
-    const auto out = ddim::test::smooth_model(x, ts[i], doubled);
+    if (non_contiguous) x = strided(x);
+    auto out = ddim::test::smooth_model(x, ts[i], doubled);
+    if (non_contiguous) out = strided(out);
     if (noise_gen) {
       const auto noise = torch::randn(x.sizes(), *noise_gen, torch::kFloat32);
       EXPECT_TRUE(torch::equal(noise, expected_noises[static_cast<int64_t>(i)]))
@@ -128,7 +134,7 @@ double replay(const json& c, torch::Device device, torch::ScalarType dtype, doub
   return worst;
 }
 
-void replay_all(torch::Device device) {
+void replay_all(torch::Device device, bool non_contiguous = false) {
   const auto& doc = GoldenData::get().doc();
   Worst worst;
   int ok = 0;
@@ -139,17 +145,21 @@ void replay_all(torch::Device device) {
     if (only && c.at("name") != only) continue;
     ++ok;
     try {
-      worst.update(replay(c, device, torch::kFloat32, kTolerance), c.at("name"));
+      worst.update(replay(c, device, torch::kFloat32, kTolerance, non_contiguous), c.at("name"));
     } catch (const std::exception& e) {
       ADD_FAILURE() << c.at("name").get<std::string>() << ": " << e.what();
     }
   }
-  std::cout << "[ parity ] " << ok << " diffusers trajectories on " << device << ", worst relative error "
+  std::cout << "[ parity ] " << ok << " diffusers trajectories on " << device
+            << (non_contiguous ? " (ATen-op path)" : "") << ", worst relative error "
             << worst.error << (worst.where.empty() ? " (bit-identical)" : " (" + worst.where + ")") << "\n";
   EXPECT_GT(ok, only ? 0 : 400);
 }
 
 TEST(SchedulerParity, TrajectoriesMatchDiffusersOnCpu) { replay_all(torch::kCPU); }
+
+// The same on non-contiguous tensors, which take the per-op path instead of the fused CPU loop.
+TEST(SchedulerParity, TrajectoriesMatchDiffusersOnCpuOpByOp) { replay_all(torch::kCPU, /*non_contiguous=*/true); }
 
 TEST(SchedulerParity, TrajectoriesMatchDiffusersOnCuda) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device; the CUDA parity run needs a GPU";

@@ -83,13 +83,16 @@ SchedulerOutput DDIMInverseScheduler::step(const torch::Tensor& model_output, in
   const int64_t from = std::min(timestep - config_.num_train_timesteps / schedule_.num_inference_steps(),
                                 config_.num_train_timesteps - 1);
   const bool has_from = from >= 0;
-  auto [x0, eps] = detail::ddim_predict(model_output, sample,
-                                        has_from ? schedule_.sqrt_alpha_prod(from) : initial_sqrt_alpha_,
-                                        has_from ? schedule_.sqrt_one_minus_alpha_prod(from) : initial_sqrt_beta_,
-                                        config_.prediction_type);
-  if (config_.clip_sample) x0 = x0.clamp(-config_.clip_sample_range, config_.clip_sample_range);
-  const auto direction = eps * static_cast<double>(schedule_.sqrt_one_minus_alpha_prod(prev_timestep));
-  auto prev_sample = x0 * static_cast<double>(schedule_.sqrt_alpha_prod(prev_timestep)) + direction;
+  detail::DDIMScalars scalars;
+  scalars.prediction_type = config_.prediction_type;
+  scalars.sqrt_alpha = has_from ? schedule_.sqrt_alpha_prod(from) : initial_sqrt_alpha_;
+  scalars.sqrt_beta = has_from ? schedule_.sqrt_one_minus_alpha_prod(from) : initial_sqrt_beta_;
+  scalars.sqrt_alpha_prev = schedule_.sqrt_alpha_prod(prev_timestep);
+  scalars.direction = schedule_.sqrt_one_minus_alpha_prod(prev_timestep);
+  detail::X0Processing processing;
+  processing.clip = config_.clip_sample;
+  processing.clip_range = static_cast<float>(config_.clip_sample_range);
+  auto [prev_sample, x0] = detail::ddim_step(sample, model_output, scalars, processing, torch::Tensor(), 0.0F);
   return {prev_sample, x0};
 }
 

@@ -95,21 +95,15 @@ SchedulerOutput DDIMScheduler::step(const torch::Tensor& model_output, int64_t t
   const float sqrt_alpha_prod_t_prev = has_prev ? schedule_.sqrt_alpha_prod(prev_timestep) : final_sqrt_alpha_;
   const float beta_prod_t = 1.0F - alpha_prod_t;
 
-  auto [x0, eps] = detail::ddim_predict(model_output, sample, schedule_.sqrt_alpha_prod(timestep),
-                                        schedule_.sqrt_one_minus_alpha_prod(timestep), config_.prediction_type);
-  if (config_.thresholding) {
-    x0 = detail::threshold_sample(x0, config_.dynamic_thresholding_ratio, config_.sample_max_value);
-  } else if (config_.clip_sample) {
-    x0 = x0.clamp(-config_.clip_sample_range, config_.clip_sample_range);
-  }
-  if (options.use_clipped_model_output) {
-    eps = (sample - x0 * static_cast<double>(schedule_.sqrt_alpha_prod(timestep))) /
-          static_cast<double>(schedule_.sqrt_one_minus_alpha_prod(timestep));
-  }
-
   // With eta = 0 the direction coefficient is (1 - alpha_prod_t_prev) ** 0.5, already tabled.
+  detail::DDIMScalars scalars;
+  scalars.prediction_type = config_.prediction_type;
+  scalars.sqrt_alpha = schedule_.sqrt_alpha_prod(timestep);
+  scalars.sqrt_beta = schedule_.sqrt_one_minus_alpha_prod(timestep);
+  scalars.sqrt_alpha_prev = sqrt_alpha_prod_t_prev;
+  scalars.direction = has_prev ? schedule_.sqrt_one_minus_alpha_prod(prev_timestep) : final_sqrt_beta_;
+  scalars.use_clipped_model_output = options.use_clipped_model_output;
   float std_dev_t = 0;
-  float direction_coef = has_prev ? schedule_.sqrt_one_minus_alpha_prod(prev_timestep) : final_sqrt_beta_;
   if (options.eta != 0) {
     const float variance = ((1.0F - alpha_prod_t_prev) / beta_prod_t) * (1.0F - alpha_prod_t / alpha_prod_t_prev);
     std_dev_t = static_cast<float>(options.eta) * detail::torch_sqrt(variance);
@@ -118,17 +112,21 @@ SchedulerOutput DDIMScheduler::step(const torch::Tensor& model_output, int64_t t
       throw SchedulerError(std::string(kName) + ": eta " + detail::format_double(options.eta) + " at timestep " +
                            std::to_string(timestep) + " gives a negative variance (diffusers returns NaN); use eta <= 1");
     }
-    direction_coef = detail::torch_sqrt(direction_sq);
+    scalars.direction = detail::torch_sqrt(direction_sq);
   }
-  const auto direction = eps * static_cast<double>(direction_coef);
-  auto prev_sample = x0 * static_cast<double>(sqrt_alpha_prod_t_prev) + direction;
-
+  torch::Tensor noise;
   if (options.eta > 0) {
-    const auto noise = options.variance_noise ? *options.variance_noise
-                                              : detail::randn_tensor(model_output.sizes(), options.generator,
-                                                                     model_output.device(), model_output.scalar_type(), kName);
-    prev_sample = prev_sample + noise * static_cast<double>(std_dev_t);
+    noise = options.variance_noise ? *options.variance_noise
+                                   : detail::randn_tensor(model_output.sizes(), options.generator, model_output.device(),
+                                                          model_output.scalar_type(), kName);
   }
+  detail::X0Processing processing;
+  processing.thresholding = config_.thresholding;
+  processing.dynamic_thresholding_ratio = config_.dynamic_thresholding_ratio;
+  processing.sample_max_value = config_.sample_max_value;
+  processing.clip = config_.clip_sample;
+  processing.clip_range = static_cast<float>(config_.clip_sample_range);
+  auto [prev_sample, x0] = detail::ddim_step(sample, model_output, scalars, processing, noise, std_dev_t);
   return {prev_sample, x0};
 }
 

@@ -10,8 +10,6 @@
 namespace ddim::detail {
 namespace {
 
-// A float32 scalar as the double a tensor op takes (exact).
-double f(float v) { return static_cast<double>(v); }
 
 bool learned_variance(const std::optional<VarianceType>& v) {
   return v && (*v == VarianceType::kLearned || *v == VarianceType::kLearnedRange);
@@ -101,14 +99,12 @@ int DPMSolverCore::order_for(size_t step_index, int lower_order_nums) const {
   return 3;
 }
 
-torch::Tensor DPMSolverCore::update(size_t i, int order, const torch::Tensor& sample,
-                                   const std::vector<torch::Tensor>& outputs, const torch::Tensor& noise) const {
+DPMUpdateScalars DPMSolverCore::update_scalars(size_t i, int order) const {
   if (i + 1 >= sigmas_.size()) {
     throw SchedulerError(owner_ + ": step " + std::to_string(i) + " is past the end of the sigma table (" +
                          std::to_string(sigmas_.size()) + " sigmas)");
   }
-  // multistep_dpm_solver_{first,second,third}_order_update, written as diffusers writes them, with
-  // its float32 scalars, so that every rounding (and every cancellation) is the same.
+  // multistep_dpm_solver_{first,second,third}_order_update's scalars, float32 as in diffusers.
   const auto& tb = tables_;
   const float h = tb.h[i];
   const float a = tb.alpha[i + 1];
@@ -118,132 +114,98 @@ torch::Tensor DPMSolverCore::update(size_t i, int order, const torch::Tensor& sa
   const float e_mh = tb.exp_neg_h[i];
   const float e_h = tb.exp_h[i];
   const float e_m2h = tb.exp_neg_2h[i];
-  const auto& m0 = outputs[outputs.size() - 1];
   const auto algo = config_.algorithm_type;
   const bool heun = config_.solver_type == DPMSolverType::kHeun;
 
-  // The part every order shares: the sample and D0 = m0 terms, and the noise term of the SDE types.
-  torch::Tensor x;
+  DPMUpdateScalars u;
+  u.order = order;
   switch (algo) {
     case DPMAlgorithmType::kDPMSolverPlusPlus:
-      x = sample * f(s / s_s0) - m0 * f(a * (e_mh - 1.0F));
+      u.sample_coef = s / s_s0;
+      u.m0_coef = -(a * (e_mh - 1.0F));
       break;
     case DPMAlgorithmType::kDPMSolver:
-      x = sample * f(a / a_s0) - m0 * f(s * (e_h - 1.0F));
+      u.sample_coef = a / a_s0;
+      u.m0_coef = -(s * (e_h - 1.0F));
       break;
     case DPMAlgorithmType::kSDEDPMSolverPlusPlus:
-      x = sample * f(s / s_s0 * e_mh) + m0 * f(a * (1.0F - e_m2h));
+      u.sample_coef = s / s_s0 * e_mh;
+      u.m0_coef = a * (1.0F - e_m2h);
+      u.noise = true;
+      u.noise_coef = s * tb.sqrt_1_minus_exp_neg_2h[i];
       break;
     case DPMAlgorithmType::kSDEDPMSolver:
-      x = sample * f(a / a_s0) - m0 * f(2.0F * (s * (e_h - 1.0F)));
+      u.sample_coef = a / a_s0;
+      u.m0_coef = -(2.0F * (s * (e_h - 1.0F)));
+      u.noise = true;
+      u.noise_coef = s * tb.sqrt_exp_2h_minus_1[i];
       break;
   }
-  if (order >= 2) {
-    const float h_0 = tb.lambda[i] - tb.lambda[i - 1];
-    const float r0 = h_0 / h;
-    const auto& m1 = outputs[outputs.size() - 2];
-    const auto d1_0 = (m0 - m1) * f(1.0F / r0);
-    torch::Tensor d1 = d1_0;
-    float c1 = 0;  // the D1 coefficient, with its sign
-    if (order == 2 && !heun) {
-      switch (algo) {
-        case DPMAlgorithmType::kDPMSolverPlusPlus: c1 = -(0.5F * (a * (e_mh - 1.0F))); break;
-        case DPMAlgorithmType::kDPMSolver: c1 = -(0.5F * (s * (e_h - 1.0F))); break;
-        case DPMAlgorithmType::kSDEDPMSolverPlusPlus: c1 = 0.5F * (a * (1.0F - e_m2h)); break;
-        case DPMAlgorithmType::kSDEDPMSolver: c1 = -(s * (e_h - 1.0F)); break;
-      }
-    } else {
-      switch (algo) {
-        case DPMAlgorithmType::kDPMSolverPlusPlus: c1 = a * ((e_mh - 1.0F) / h + 1.0F); break;
-        case DPMAlgorithmType::kDPMSolver: c1 = -(s * ((e_h - 1.0F) / h - 1.0F)); break;
-        case DPMAlgorithmType::kSDEDPMSolverPlusPlus:
-          c1 = a * ((1.0F - e_m2h) / (-2.0F * h) + 1.0F);
-          break;
-        case DPMAlgorithmType::kSDEDPMSolver: c1 = -(2.0F * (s * ((e_h - 1.0F) / h - 1.0F))); break;
-      }
+  if (order == 1) return u;
+
+  const float r0 = (tb.lambda[i] - tb.lambda[i - 1]) / h;
+  u.inv_r0 = 1.0F / r0;
+  if (order == 2 && !heun) {
+    switch (algo) {
+      case DPMAlgorithmType::kDPMSolverPlusPlus: u.d1_coef = -(0.5F * (a * (e_mh - 1.0F))); break;
+      case DPMAlgorithmType::kDPMSolver: u.d1_coef = -(0.5F * (s * (e_h - 1.0F))); break;
+      case DPMAlgorithmType::kSDEDPMSolverPlusPlus: u.d1_coef = 0.5F * (a * (1.0F - e_m2h)); break;
+      case DPMAlgorithmType::kSDEDPMSolver: u.d1_coef = -(s * (e_h - 1.0F)); break;
     }
-    torch::Tensor d2;
-    float c2 = 0;
-    if (order == 3) {
-      const float h_1 = tb.lambda[i - 1] - tb.lambda[i - 2];
-      const float r1 = h_1 / h;
-      const auto& m2 = outputs[outputs.size() - 3];
-      const auto d1_1 = (m1 - m2) * f(1.0F / r1);
-      d1 = d1_0 + (d1_0 - d1_1) * f(r0 / (r0 + r1));
-      d2 = (d1_0 - d1_1) * f(1.0F / (r0 + r1));
-      switch (algo) {
-        case DPMAlgorithmType::kDPMSolverPlusPlus: c2 = -(a * ((e_mh - 1.0F + h) / (h * h) - 0.5F)); break;
-        case DPMAlgorithmType::kDPMSolver: c2 = -(s * ((e_h - 1.0F - h) / (h * h) - 0.5F)); break;
-        case DPMAlgorithmType::kSDEDPMSolverPlusPlus:
-          c2 = a * ((1.0F - e_m2h - 2.0F * h) / ((2.0F * h) * (2.0F * h)) - 0.5F);
-          break;
-        case DPMAlgorithmType::kSDEDPMSolver:
-          throw SchedulerError(owner_ + ": sde-dpmsolver has no third-order update");
-      }
+  } else {
+    switch (algo) {
+      case DPMAlgorithmType::kDPMSolverPlusPlus: u.d1_coef = a * ((e_mh - 1.0F) / h + 1.0F); break;
+      case DPMAlgorithmType::kDPMSolver: u.d1_coef = -(s * ((e_h - 1.0F) / h - 1.0F)); break;
+      case DPMAlgorithmType::kSDEDPMSolverPlusPlus: u.d1_coef = a * ((1.0F - e_m2h) / (-2.0F * h) + 1.0F); break;
+      case DPMAlgorithmType::kSDEDPMSolver: u.d1_coef = -(2.0F * (s * ((e_h - 1.0F) / h - 1.0F))); break;
     }
-    // diffusers adds or subtracts the positive-signed product; the sign lives in c1 / c2 here,
-    // and x - y * c == x + y * (-c) exactly.
-    x = c1 < 0 ? x - d1 * f(-c1) : x + d1 * f(c1);
-    if (order == 3) x = c2 < 0 ? x - d2 * f(-c2) : x + d2 * f(c2);
   }
-  if (algo == DPMAlgorithmType::kSDEDPMSolverPlusPlus) {
-    x = x + noise * f(s * tb.sqrt_1_minus_exp_neg_2h[i]);
-  } else if (algo == DPMAlgorithmType::kSDEDPMSolver) {
-    x = x + noise * f(s * tb.sqrt_exp_2h_minus_1[i]);
+  if (order == 2) return u;
+
+  const float r1 = (tb.lambda[i - 1] - tb.lambda[i - 2]) / h;
+  u.inv_r1 = 1.0F / r1;
+  u.k = r0 / (r0 + r1);
+  u.q = 1.0F / (r0 + r1);
+  switch (algo) {
+    case DPMAlgorithmType::kDPMSolverPlusPlus: u.d2_coef = -(a * ((e_mh - 1.0F + h) / (h * h) - 0.5F)); break;
+    case DPMAlgorithmType::kDPMSolver: u.d2_coef = -(s * ((e_h - 1.0F - h) / (h * h) - 0.5F)); break;
+    case DPMAlgorithmType::kSDEDPMSolverPlusPlus:
+      u.d2_coef = a * ((1.0F - e_m2h - 2.0F * h) / ((2.0F * h) * (2.0F * h)) - 0.5F);
+      break;
+    case DPMAlgorithmType::kSDEDPMSolver:
+      throw SchedulerError(owner_ + ": sde-dpmsolver has no third-order update");
   }
-  return x;
+  return u;
+}
+
+DPMConvertScalars DPMSolverCore::convert_scalars(size_t i) const {
+  DPMConvertScalars c;
+  c.data_prediction = plus_plus(config_.algorithm_type);
+  c.prediction_type = config_.prediction_type;
+  c.alpha = tables_.alpha[i];
+  c.sigma = tables_.sigma[i];
+  c.raw_sigma = sigmas_[i];
+  return c;
 }
 
 torch::Tensor DPMSolverCore::convert_model_output(const torch::Tensor& model_output, const torch::Tensor& sample,
                                                   size_t i) const {
-  const float sigma = sigmas_[i];
-  const struct {
-    float alpha, sigma;
-  } as{tables_.alpha[i], tables_.sigma[i]};
-  const auto eps_output = [&] {
-    return learned_variance(config_.variance_type) ? model_output.slice(1, 0, 3) : model_output;
-  };
-  if (plus_plus(config_.algorithm_type)) {
-    torch::Tensor x0;
-    switch (config_.prediction_type) {
-      case PredictionType::kEpsilon:
-        x0 = (sample - eps_output() * f(as.sigma)) / f(as.alpha);
-        break;
-      case PredictionType::kSample:
-        x0 = model_output;
-        break;
-      case PredictionType::kVPrediction:
-        x0 = sample * f(as.alpha) - model_output * f(as.sigma);
-        break;
-      case PredictionType::kFlowPrediction:
-        x0 = sample - model_output * f(sigma);
-        break;
-    }
-    if (config_.thresholding) {
-      x0 = threshold_sample(x0, config_.dynamic_thresholding_ratio, config_.sample_max_value);
-    }
-    return x0;
-  }
-  torch::Tensor eps;
-  switch (config_.prediction_type) {
-    case PredictionType::kEpsilon:
-      eps = eps_output();
-      break;
-    case PredictionType::kSample:
-      eps = (sample - model_output * f(as.alpha)) / f(as.sigma);
-      break;
-    case PredictionType::kVPrediction:
-      eps = model_output * f(as.alpha) + sample * f(as.sigma);
-      break;
-    case PredictionType::kFlowPrediction:
-      throw SchedulerError(owner_ + ": flow_prediction needs a dpmsolver++ algorithm type");
-  }
-  if (config_.thresholding) {
-    auto x0 = (sample - eps * f(as.sigma)) / f(as.alpha);
-    x0 = threshold_sample(x0, config_.dynamic_thresholding_ratio, config_.sample_max_value);
-    eps = (sample - x0 * f(as.alpha)) / f(as.sigma);
-  }
-  return eps;
+  // convert_model_output, on tensors: the learned-variance split and thresholding live here.
+  const auto c = convert_scalars(i);
+  const bool epsilon_output = config_.prediction_type == PredictionType::kEpsilon;
+  const auto output =
+      learned_variance(config_.variance_type) && epsilon_output ? model_output.slice(1, 0, 3) : model_output;
+  torch::Tensor converted;
+  with_bool(c.data_prediction, [&](auto data_prediction) {
+    with_prediction(c.prediction_type, [&](auto prediction) {
+      converted = dpm_convert<decltype(data_prediction)::value, decltype(prediction)::value>(sample, output, c);
+    });
+  });
+  if (!config_.thresholding) return converted;
+  if (c.data_prediction) return threshold_sample(converted, config_.dynamic_thresholding_ratio, config_.sample_max_value);
+  auto x0 = (sample - converted * c.sigma) / c.alpha;
+  x0 = threshold_sample(x0, config_.dynamic_thresholding_ratio, config_.sample_max_value);
+  return (sample - x0 * c.alpha) / c.sigma;
 }
 
 void DPMSolverCore::build_tables() {
@@ -297,8 +259,8 @@ void DPMSolverCore::set_schedule(std::vector<int64_t> timesteps, std::vector<flo
   lower_order_nums_ = 0;
   step_index_ = -1;
 
-  // Walk the schedule as a sampling loop would, on one-element stand-ins, and refuse what diffusers
-  // cannot run: its scalars then give NaN or inf whatever the data.
+  // Walk the schedule as a sampling loop would and refuse what diffusers cannot run: its scalars
+  // then give NaN or inf whatever the data.
   const auto& ts = schedule_.host_timesteps();
   if (schedule_.positions_of(ts.front()).size() > 1) {
     throw SchedulerError(owner_ + ": this schedule of " + std::to_string(n) + " steps starts with timestep " +
@@ -306,14 +268,16 @@ void DPMSolverCore::set_schedule(std::vector<int64_t> timesteps, std::vector<flo
                          " twice; diffusers starts at its second copy and runs past the end of its sigmas. "
                          "Use another step count or timestep spacing");
   }
-  const auto one = torch::ones({1});
-  const std::vector<torch::Tensor> outputs{one * 3, one * 2, one};
   int lower_order_nums = 0;
   for (size_t i = 0; i < ts.size(); ++i) {
-    const int order = order_for(i, lower_order_nums);
-    const std::vector<torch::Tensor> latest(outputs.end() - order, outputs.end());
-    const auto x = update(i, order, one, latest, one);
-    if (!torch::isfinite(x).all().item<bool>()) {
+    const auto u = update_scalars(i, order_for(i, lower_order_nums));
+    // One-element stand-ins: sample 1, newest outputs 3, 2, 1, noise 1.
+    float x = 0;
+    with_order(u.order, [&](auto order) {
+      x = u.noise ? dpm_update<decltype(order)::value, true>(1.0F, 3.0F, 2.0F, 1.0F, 1.0F, u)
+                  : dpm_update<decltype(order)::value, false>(1.0F, 3.0F, 2.0F, 1.0F, 1.0F, u);
+    });
+    if (!std::isfinite(x)) {
       throw SchedulerError(owner_ + ": with " + std::to_string(n) + " steps, step " + std::to_string(i) +
                            " (timestep " + std::to_string(ts[i]) +
                            ") has a non-finite update (two equal sigmas or a negative variance); diffusers returns "
@@ -343,22 +307,85 @@ SchedulerOutput DPMSolverCore::step(const torch::Tensor& model_output, int64_t t
   check_noise_options(options, owner_);
   const auto i = static_cast<size_t>(step_index_);
 
-  const auto x0 = convert_model_output(model_output, sample, i);
-  for (size_t k = 0; k + 1 < model_outputs_.size(); ++k) model_outputs_[k] = model_outputs_[k + 1];
-  model_outputs_.back() = x0;
-
   torch::Tensor noise;
   if (is_sde()) {
-    const auto noise_dtype = rules_.upcast_to_float32 ? torch::kFloat32 : x0.scalar_type();
-    noise = options.variance_noise ? (rules_.upcast_to_float32
-                                          ? options.variance_noise->to(x0.device(), torch::kFloat32)
-                                          : *options.variance_noise)
-                                   : randn_tensor(x0.sizes(), options.generator, x0.device(), noise_dtype, owner_);
+    const auto dtype = rules_.upcast_to_float32 ? torch::kFloat32 : model_output.scalar_type();
+    noise = options.variance_noise
+                ? (rules_.upcast_to_float32 ? options.variance_noise->to(model_output.device(), torch::kFloat32)
+                                            : *options.variance_noise)
+                : randn_tensor(sample.sizes(), options.generator, model_output.device(), dtype, owner_);
   }
-  const int order = order_for(i, lower_order_nums_);
-  auto prev = update(i, order, rules_.upcast_to_float32 ? sample.to(torch::kFloat32) : sample, model_outputs_, noise);
+  const auto u = update_scalars(i, order_for(i, lower_order_nums_));
+  // The earlier converted outputs this update uses (before this step's joins them).
+  const size_t n_out = model_outputs_.size();
+  const torch::Tensor none;
+  const torch::Tensor& used_m1 = u.order >= 2 ? model_outputs_[n_out - 1] : none;
+  const torch::Tensor& used_m2 = u.order >= 3 ? model_outputs_[n_out - 2] : none;
+
+  torch::Tensor x0;
+  torch::Tensor prev;
+  const bool fused = !config_.thresholding && !learned_variance(config_.variance_type) &&
+                     fusable(sample, {&model_output, &used_m1, &used_m2, &noise});
+  if (fused) {
+    // One pass: x0 = convert(sample, output), prev = update(sample, x0, m1, m2, noise).
+    x0 = torch::empty_like(sample);
+    prev = torch::empty_like(sample);
+    const auto c = convert_scalars(i);
+    const float* s = sample.data_ptr<float>();
+    const float* mo = model_output.data_ptr<float>();
+    const float* p1 = data_or_null(used_m1);
+    const float* p2 = data_or_null(used_m2);
+    const float* pn = data_or_null(noise);
+    float* px0 = x0.data_ptr<float>();
+    float* pout = prev.data_ptr<float>();
+    with_bool(c.data_prediction, [&](auto data_prediction) {
+      with_prediction(c.prediction_type, [&](auto prediction) {
+        with_order(u.order, [&](auto order) {
+          with_bool(u.noise, [&](auto has_noise) {
+            constexpr bool kData = decltype(data_prediction)::value;
+            constexpr PredictionType P = decltype(prediction)::value;
+            constexpr int kOrder = decltype(order)::value;
+            constexpr bool kNoise = decltype(has_noise)::value;
+            for_each_chunk(sample.numel(), [&](int64_t begin, int64_t end) {
+              // Local copies: the stores below cannot alias them, so the loop vectorizes.
+              const float* __restrict ls = s;
+              const float* __restrict lmo = mo;
+              const float* __restrict l1 = p1;
+              const float* __restrict l2 = p2;
+              const float* __restrict ln = pn;
+              float* __restrict lx0 = px0;
+              float* __restrict lout = pout;
+              const DPMConvertScalars lc = c;
+              const DPMUpdateScalars lu = u;
+              for (int64_t k = begin; k < end; ++k) {
+                const float m0 = dpm_convert<kData, P>(ls[k], lmo[k], lc);
+                lx0[k] = m0;
+                float m1v = 0.0F;
+                float m2v = 0.0F;
+                float nv = 0.0F;
+                if constexpr (kOrder >= 2) m1v = l1[k];
+                if constexpr (kOrder >= 3) m2v = l2[k];
+                if constexpr (kNoise) nv = ln[k];
+                lout[k] = dpm_update<kOrder, kNoise>(ls[k], m0, m1v, m2v, nv, lu);
+              }
+            });
+          });
+        });
+      });
+    });
+  } else {
+    x0 = convert_model_output(model_output, sample, i);
+    const auto work = rules_.upcast_to_float32 ? sample.to(torch::kFloat32) : sample;
+    with_order(u.order, [&](auto order) {
+      with_bool(u.noise, [&](auto has_noise) {
+        prev = dpm_update<decltype(order)::value, decltype(has_noise)::value>(work, x0, used_m1, used_m2, noise, u);
+      });
+    });
+    if (rules_.upcast_to_float32) prev = prev.to(x0.scalar_type());
+  }
+  for (size_t k = 0; k + 1 < model_outputs_.size(); ++k) model_outputs_[k] = model_outputs_[k + 1];
+  model_outputs_.back() = x0;
   if (lower_order_nums_ < config_.solver_order) ++lower_order_nums_;
-  if (rules_.upcast_to_float32) prev = prev.to(x0.scalar_type());
   ++step_index_;
   return {prev, torch::Tensor()};
 }

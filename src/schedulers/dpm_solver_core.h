@@ -13,6 +13,7 @@
 
 #include "ddim/schedulers/discrete_schedule.h"
 #include "ddim/schedulers/dpm_solver_multistep_scheduler.h"
+#include "schedulers/step_formulas.h"
 
 namespace ddim::detail {
 
@@ -52,10 +53,9 @@ class DPMSolverCore {
 
  private:
   int order_for(size_t step_index, int lower_order_nums) const;
-  // The order-`order` update from step_index to step_index + 1; outputs holds the converted model
-  // outputs, newest last; noise is used by the SDE algorithm types.
-  torch::Tensor update(size_t step_index, int order, const torch::Tensor& sample,
-                       const std::vector<torch::Tensor>& outputs, const torch::Tensor& noise) const;
+  // The scalars of the order-`order` update from step_index to step_index + 1.
+  DPMUpdateScalars update_scalars(size_t step_index, int order) const;
+  DPMConvertScalars convert_scalars(size_t step_index) const;
   torch::Tensor convert_model_output(const torch::Tensor& model_output, const torch::Tensor& sample,
                                      size_t step_index) const;
   bool is_sde() const;

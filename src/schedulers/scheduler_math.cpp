@@ -32,22 +32,65 @@ std::vector<float> torch_log(const std::vector<float>& values) {
 }
 float torch_sqrt(float value) { return torch_sqrt(std::vector<float>{value})[0]; }
 
-Prediction ddim_predict(const torch::Tensor& model_output, const torch::Tensor& sample, float sqrt_alpha_prod_t,
-                        float sqrt_beta_prod_t, PredictionType prediction_type) {
-  // As DDIMScheduler.step writes it, op by op.
-  const double sqrt_alpha = sqrt_alpha_prod_t;
-  const double sqrt_beta = sqrt_beta_prod_t;
-  switch (prediction_type) {
-    case PredictionType::kEpsilon:
-      return {(sample - model_output * sqrt_beta) / sqrt_alpha, model_output};
-    case PredictionType::kSample:
-      return {model_output, (sample - model_output * sqrt_alpha) / sqrt_beta};
-    case PredictionType::kVPrediction:
-      return {sample * sqrt_alpha - model_output * sqrt_beta, model_output * sqrt_alpha + sample * sqrt_beta};
-    case PredictionType::kFlowPrediction:
-      break;
-  }
-  throw SchedulerError("flow_prediction is not a DDIM prediction type");
+DDIMStepOutput ddim_step(const torch::Tensor& sample, const torch::Tensor& model_output, const DDIMScalars& scalars,
+                         const X0Processing& processing, const torch::Tensor& noise, float std_dev_t) {
+  const float lo = -processing.clip_range;
+  const float hi = processing.clip_range;
+  DDIMStepOutput result;
+  const bool fused = !processing.thresholding && fusable(sample, {&model_output, &noise});
+  with_prediction(scalars.prediction_type, [&](auto prediction) {
+    with_bool(scalars.use_clipped_model_output, [&](auto use_clipped) {
+      constexpr PredictionType P = decltype(prediction)::value;
+      constexpr bool kUseClipped = decltype(use_clipped)::value;
+      if (!fused) {
+        auto p = ddim_predict<P>(sample, model_output, scalars);
+        if (processing.thresholding) {
+          p.x0 = threshold_sample(p.x0, processing.dynamic_thresholding_ratio, processing.sample_max_value);
+        } else if (processing.clip) {
+          p.x0 = clamp_value(p.x0, lo, hi);
+        }
+        result.prev_sample = ddim_prev<kUseClipped>(sample, p.x0, p.eps, scalars);
+        if (noise.defined()) result.prev_sample = result.prev_sample + noise * std_dev_t;
+        result.pred_original_sample = p.x0;
+        return;
+      }
+      result.pred_original_sample = torch::empty_like(sample);
+      result.prev_sample = torch::empty_like(sample);
+      const float* s = sample.data_ptr<float>();
+      const float* mo = model_output.data_ptr<float>();
+      const float* n = data_or_null(noise);
+      float* px0 = result.pred_original_sample.data_ptr<float>();
+      float* out = result.prev_sample.data_ptr<float>();
+      with_bool(processing.clip, [&](auto clip) {
+        with_bool(n != nullptr, [&](auto has_noise) {
+          for_each_chunk(sample.numel(), [&](int64_t begin, int64_t end) {
+            // Local copies: the stores below cannot alias them, so the loop vectorizes.
+            const float* __restrict ls = s;
+            const float* __restrict lmo = mo;
+            const float* __restrict ln = n;
+            float* __restrict lx0 = px0;
+            float* __restrict lout = out;
+            const DDIMScalars sc = scalars;
+            const float lo_ = lo;
+            const float hi_ = hi;
+            const float std_ = std_dev_t;
+            for (int64_t k = begin; k < end; ++k) {
+              auto p = ddim_predict<P>(ls[k], lmo[k], sc);
+              if constexpr (decltype(clip)::value) p.x0 = clamp_value(p.x0, lo_, hi_);
+              lx0[k] = p.x0;
+              const float v = ddim_prev<kUseClipped>(ls[k], p.x0, p.eps, sc);
+              if constexpr (decltype(has_noise)::value) {
+                lout[k] = v + ln[k] * std_;
+              } else {
+                lout[k] = v;
+              }
+            }
+          });
+        });
+      });
+    });
+  });
+  return result;
 }
 
 torch::Tensor threshold_sample(const torch::Tensor& sample, double ratio, double sample_max_value) {

@@ -10,6 +10,7 @@
 
 #include "ddim/schedulers/noise_schedule.h"
 #include "ddim/schedulers/scheduler.h"
+#include "schedulers/step_formulas.h"
 
 namespace ddim::detail {
 
@@ -21,16 +22,25 @@ std::vector<float> torch_exp(const std::vector<float>& values);
 std::vector<float> torch_log(const std::vector<float>& values);
 float torch_sqrt(float value);
 
-struct Prediction {
-  torch::Tensor x0;
-  torch::Tensor eps;
+// What happens to DDIM's x0 prediction before it is used: dynamic thresholding, or clipping.
+struct X0Processing {
+  bool thresholding = false;
+  double dynamic_thresholding_ratio = 0.995;
+  double sample_max_value = 1.0;
+  bool clip = false;
+  float clip_range = 1.0F;
 };
 
-// DDIM: the x0 and noise predictions from the model output at alpha_prod_t (DDIMScheduler.step).
-// Scalars are float32 as in diffusers, and the tensor ops are diffusers' own, one by one, so that
-// the roundings match.
-Prediction ddim_predict(const torch::Tensor& model_output, const torch::Tensor& sample, float sqrt_alpha_prod_t,
-                        float sqrt_beta_prod_t, PredictionType prediction_type);
+struct DDIMStepOutput {
+  torch::Tensor prev_sample;
+  torch::Tensor pred_original_sample;
+};
+
+// DDIMScheduler.step's tensor work (and DDIMInverseScheduler.step's, with no noise): one fused loop
+// for contiguous float32 CPU tensors, ATen ops otherwise; the same roundings either way.
+// noise (may be undefined) is added as noise * std_dev_t.
+DDIMStepOutput ddim_step(const torch::Tensor& sample, const torch::Tensor& model_output, const DDIMScalars& scalars,
+                         const X0Processing& processing, const torch::Tensor& noise, float std_dev_t);
 
 // _threshold_sample: per-sample quantile of |x0|, computed in float32 for half types.
 torch::Tensor threshold_sample(const torch::Tensor& sample, double ratio, double sample_max_value);
