@@ -5,7 +5,8 @@ set -euo pipefail
 python="$1"; src="$2"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-"$python" "$src/scripts/make_golden.py" --out "$out" 2>/dev/null | head -n 1
+"$python" "$src/scripts/make_golden.py" --out "$out" >"$out/log" 2>&1 || { cat "$out/log"; exit 1; }
+head -n 1 "$out/log"
 for f in golden.json golden.bin; do
   cmp "$out/$f" "$src/tests/data/schedulers/$f" || { echo "FAIL tests/data/schedulers/$f is stale: rerun scripts/make_golden.py"; exit 1; }
 done
