@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
     }
   }
   const std::vector<std::pair<std::string, std::vector<int64_t>>> shapes = {{"1x3x32x32", {1, 3, 32, 32}},
-                                                                          {"4x4x64x64", {4, 4, 64, 64}}};
+                                                                            {"4x4x64x64", {4, 4, 64, 64}}};
   for (const auto& cls : ddim::scheduler_class_names()) {
     for (const auto& [name, shape] : shapes) {
       benchmark::RegisterBenchmark((cls + "/" + name).c_str(), BM_Step, cls, shape)->Unit(benchmark::kMicrosecond);

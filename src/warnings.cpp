@@ -13,9 +13,7 @@ std::mutex& handler_mutex() {
 }
 
 WarningHandler& current_handler() {
-  static WarningHandler handler = [](const std::string& message) {
-    std::cerr << "ddim: warning: " << message << '\n';
-  };
+  static WarningHandler handler = [](const std::string& message) { std::cerr << "ddim: warning: " << message << '\n'; };
   return handler;
 }
 

@@ -2,10 +2,10 @@
 
 // Loads tests/data/schedulers/golden.{json,bin}, written by scripts/make_golden.py from diffusers.
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
 #include <string>

@@ -1,8 +1,7 @@
 // The scheduler API beyond parity: refusals with clear messages, config files, typed configs, and
 // the inversion round trip.
-#include <gtest/gtest.h>
-
 #include <ATen/CPUGeneratorImpl.h>
+#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
@@ -112,7 +111,8 @@ TEST(SchedulerConfig, UnknownClassNameIsRefused) {
 }
 
 TEST(SchedulerConfig, MalformedJsonIsRefused) {
-  const auto msg = message_of<ddim::ConfigError>([] { ddim::scheduler_from_config("{\"_class_name\": \"DDIMScheduler\",", ""); });
+  const auto msg =
+      message_of<ddim::ConfigError>([] { ddim::scheduler_from_config("{\"_class_name\": \"DDIMScheduler\",", ""); });
   EXPECT_NE(msg.find("not valid JSON"), std::string::npos) << msg;
   EXPECT_THROW(ddim::scheduler_from_config("[1, 2]"), ddim::ConfigError);
   EXPECT_THROW(ddim::scheduler_from_config("{}"), ddim::ConfigError);  // no class
@@ -137,7 +137,8 @@ TEST(SchedulerConfig, WrongTypesAndValuesNameTheKey) {
 
 TEST(SchedulerConfig, UnknownKeysAreIgnoredWithOneWarning) {
   WarningCapture capture;
-  auto s = make("DDIMScheduler", "\"no_such_key\": 3, \"variance_type\": \"fixed_small\", \"_diffusers_version\": \"0.1\"");
+  auto s =
+      make("DDIMScheduler", "\"no_such_key\": 3, \"variance_type\": \"fixed_small\", \"_diffusers_version\": \"0.1\"");
   ASSERT_EQ(capture.messages.size(), 1U);
   EXPECT_NE(capture.messages[0].find("no_such_key"), std::string::npos) << capture.messages[0];
   EXPECT_EQ(capture.messages[0].find("variance_type"), std::string::npos) << "a DDPMScheduler key is not unknown";

@@ -1,8 +1,7 @@
 // Parity with diffusers: every case of tests/data/schedulers/golden.json (made by
 // scripts/make_golden.py from the pinned diffusers) is replayed through our schedulers.
-#include <gtest/gtest.h>
-
 #include <ATen/CPUGeneratorImpl.h>
+#include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <iostream>
@@ -50,7 +49,8 @@ struct Worst {
 // takes its ATen-op path instead of the fused loop.
 torch::Tensor strided(const torch::Tensor& t) { return t.transpose(2, 3).contiguous().transpose(2, 3); }
 
-double replay(const json& c, torch::Device device, torch::ScalarType dtype, double tolerance, bool non_contiguous = false) {
+double replay(const json& c, torch::Device device, torch::ScalarType dtype, double tolerance,
+              bool non_contiguous = false) {
   const auto& golden = GoldenData::get();
   const std::string name = c.at("name");
   auto scheduler = ddim::scheduler_from_config(class_config(c));
@@ -151,8 +151,8 @@ void replay_all(torch::Device device, bool non_contiguous = false) {
     }
   }
   std::cout << "[ parity ] " << ok << " diffusers trajectories on " << device
-            << (non_contiguous ? " (ATen-op path)" : "") << ", worst relative error "
-            << worst.error << (worst.where.empty() ? " (bit-identical)" : " (" + worst.where + ")") << "\n";
+            << (non_contiguous ? " (ATen-op path)" : "") << ", worst relative error " << worst.error
+            << (worst.where.empty() ? " (bit-identical)" : " (" + worst.where + ")") << "\n";
   EXPECT_GT(ok, only ? 0 : 400);
 }
 
@@ -193,11 +193,15 @@ TEST(SchedulerParity, RefusesWhatDiffusersCannotRun) {
 // makes trajectories sensitive to rounding, so the numbers are not compared with float32's.)
 TEST(SchedulerParity, HalfPrecisionKeepsDtype) {
   const auto& doc = GoldenData::get().doc();
-  const std::vector<std::string> names = {"ddim_linear_epsilon_leading", "ddim_eta0.5_leading",
-                                          "ddim_thresholding", "ddim_inv_linear_epsilon_leading",
-                                          "dpm_o2_dpmsolver++_midpoint_epsilon_s12", "dpm_o3_dpmsolver++_heun_v_prediction_s20",
+  const std::vector<std::string> names = {"ddim_linear_epsilon_leading",
+                                          "ddim_eta0.5_leading",
+                                          "ddim_thresholding",
+                                          "ddim_inv_linear_epsilon_leading",
+                                          "dpm_o2_dpmsolver++_midpoint_epsilon_s12",
+                                          "dpm_o3_dpmsolver++_heun_v_prediction_s20",
                                           "dpm_o2_sde-dpmsolver++_midpoint_epsilon_s12",
-                                          "dpm_inv_o2_dpmsolver++_midpoint_epsilon_s12", "dpm_thresholding"};
+                                          "dpm_inv_o2_dpmsolver++_midpoint_epsilon_s12",
+                                          "dpm_thresholding"};
   int found = 0;
   for (const auto& c : doc.at("cases")) {
     if (std::find(names.begin(), names.end(), c.at("name").get<std::string>()) == names.end()) continue;

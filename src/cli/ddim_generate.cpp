@@ -1,7 +1,6 @@
 // ddim-generate: DDIM sampling from an exported UNet2DModel to PNG files.
 // This build carries the command line and the run-time report; sampling arrives with the pipeline.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <iostream>
 

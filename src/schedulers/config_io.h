@@ -3,9 +3,8 @@
 // Reading and writing diffusers scheduler configs (scheduler_config.json) into the typed config
 // structs, through their visit_fields(v) lists of (key, field).
 
-#include <nlohmann/json.hpp>
-
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
@@ -24,13 +23,13 @@ namespace ddim::config {
 template <class E>
 struct EnumNames;
 
-#define DDIM_ENUM_NAMES(E, ...)                                          \
-  template <>                                                            \
-  struct EnumNames<E> {                                                  \
-    static const std::vector<std::pair<E, const char*>>& get() {         \
+#define DDIM_ENUM_NAMES(E, ...)                                               \
+  template <>                                                                 \
+  struct EnumNames<E> {                                                       \
+    static const std::vector<std::pair<E, const char*>>& get() {              \
       static const std::vector<std::pair<E, const char*>> names{__VA_ARGS__}; \
-      return names;                                                      \
-    }                                                                    \
+      return names;                                                           \
+    }                                                                         \
   };
 
 DDIM_ENUM_NAMES(BetaSchedule, {BetaSchedule::kLinear, "linear"}, {BetaSchedule::kScaledLinear, "scaled_linear"},
@@ -40,7 +39,8 @@ DDIM_ENUM_NAMES(PredictionType, {PredictionType::kEpsilon, "epsilon"}, {Predicti
 DDIM_ENUM_NAMES(TimestepSpacing, {TimestepSpacing::kLeading, "leading"}, {TimestepSpacing::kTrailing, "trailing"},
                 {TimestepSpacing::kLinspace, "linspace"})
 DDIM_ENUM_NAMES(DPMAlgorithmType, {DPMAlgorithmType::kDPMSolverPlusPlus, "dpmsolver++"},
-                {DPMAlgorithmType::kDPMSolver, "dpmsolver"}, {DPMAlgorithmType::kSDEDPMSolverPlusPlus, "sde-dpmsolver++"},
+                {DPMAlgorithmType::kDPMSolver, "dpmsolver"},
+                {DPMAlgorithmType::kSDEDPMSolverPlusPlus, "sde-dpmsolver++"},
                 {DPMAlgorithmType::kSDEDPMSolver, "sde-dpmsolver"}, {DPMAlgorithmType::kDPMSolverPlusPlus, "deis"})
 DDIM_ENUM_NAMES(DPMSolverType, {DPMSolverType::kMidpoint, "midpoint"}, {DPMSolverType::kHeun, "heun"},
                 {DPMSolverType::kMidpoint, "logrho"}, {DPMSolverType::kMidpoint, "bh1"},

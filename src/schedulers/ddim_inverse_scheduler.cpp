@@ -23,7 +23,8 @@ std::vector<int64_t> inverse_timesteps(const DDIMInverseSchedulerConfig& c, int6
     for (int64_t i = 0; i < n; ++i) ts.push_back(i * ratio + c.steps_offset);
   } else {
     const double ratio = static_cast<double>(train) / static_cast<double>(n);
-    for (double v : numpy::arange(static_cast<double>(train), 0, -ratio)) ts.push_back(static_cast<int64_t>(numpy::round(v)) - 1);
+    for (double v : numpy::arange(static_cast<double>(train), 0, -ratio))
+      ts.push_back(static_cast<int64_t>(numpy::round(v)) - 1);
     std::reverse(ts.begin(), ts.end());
   }
   return ts;

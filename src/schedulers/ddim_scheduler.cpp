@@ -20,7 +20,8 @@ std::vector<int64_t> ddim_timesteps(const DDIMSchedulerConfig& c, int64_t n) {
   std::vector<int64_t> ts;
   switch (c.timestep_spacing) {
     case TimestepSpacing::kLinspace:
-      for (double v : numpy::linspace(0, static_cast<double>(train - 1), n)) ts.push_back(static_cast<int64_t>(numpy::round(v)));
+      for (double v : numpy::linspace(0, static_cast<double>(train - 1), n))
+        ts.push_back(static_cast<int64_t>(numpy::round(v)));
       std::reverse(ts.begin(), ts.end());
       break;
     case TimestepSpacing::kLeading: {
@@ -30,7 +31,8 @@ std::vector<int64_t> ddim_timesteps(const DDIMSchedulerConfig& c, int64_t n) {
     }
     case TimestepSpacing::kTrailing: {
       const double ratio = static_cast<double>(train) / static_cast<double>(n);
-      for (double v : numpy::arange(static_cast<double>(train), 0, -ratio)) ts.push_back(static_cast<int64_t>(numpy::round(v)) - 1);
+      for (double v : numpy::arange(static_cast<double>(train), 0, -ratio))
+        ts.push_back(static_cast<int64_t>(numpy::round(v)) - 1);
       break;
     }
   }
@@ -91,7 +93,8 @@ SchedulerOutput DDIMScheduler::step(const torch::Tensor& model_output, int64_t t
   const int64_t prev_timestep = timestep - config_.num_train_timesteps / schedule_.num_inference_steps();
   const auto alpha_prod_t = static_cast<float>(schedule_.alpha_prod(timestep));
   const bool has_prev = prev_timestep >= 0;
-  const auto alpha_prod_t_prev = has_prev ? static_cast<float>(schedule_.alpha_prod(prev_timestep)) : final_alpha_cumprod_;
+  const auto alpha_prod_t_prev =
+      has_prev ? static_cast<float>(schedule_.alpha_prod(prev_timestep)) : final_alpha_cumprod_;
   const float sqrt_alpha_prod_t_prev = has_prev ? schedule_.sqrt_alpha_prod(prev_timestep) : final_sqrt_alpha_;
   const float beta_prod_t = 1.0F - alpha_prod_t;
 
@@ -110,15 +113,16 @@ SchedulerOutput DDIMScheduler::step(const torch::Tensor& model_output, int64_t t
     const float direction_sq = 1.0F - alpha_prod_t_prev - std_dev_t * std_dev_t;
     if (direction_sq < 0) {
       throw SchedulerError(std::string(kName) + ": eta " + detail::format_double(options.eta) + " at timestep " +
-                           std::to_string(timestep) + " gives a negative variance (diffusers returns NaN); use eta <= 1");
+                           std::to_string(timestep) +
+                           " gives a negative variance (diffusers returns NaN); use eta <= 1");
     }
     scalars.direction = detail::torch_sqrt(direction_sq);
   }
   torch::Tensor noise;
   if (options.eta > 0) {
     noise = options.variance_noise ? *options.variance_noise
-                                   : detail::randn_tensor(model_output.sizes(), options.generator, model_output.device(),
-                                                          model_output.scalar_type(), kName);
+                                   : detail::randn_tensor(model_output.sizes(), options.generator,
+                                                          model_output.device(), model_output.scalar_type(), kName);
   }
   detail::X0Processing processing;
   processing.thresholding = config_.thresholding;

@@ -10,7 +10,6 @@
 namespace ddim::detail {
 namespace {
 
-
 bool learned_variance(const std::optional<VarianceType>& v) {
   return v && (*v == VarianceType::kLearned || *v == VarianceType::kLearnedRange);
 }
@@ -36,9 +35,10 @@ void check_dpm_config(const DPMSolverBaseConfig& c, const std::string& owner, bo
                 "dpmsolver++ or sde-dpmsolver++ for flow_prediction");
   }
   if (learned_variance(c.variance_type) && c.prediction_type != PredictionType::kEpsilon) {
-    config_fail(owner, "variance_type", "\"" + config::enum_name(*c.variance_type) + "\" with prediction_type \"" +
-                    to_string(c.prediction_type) + "\"",
-                "epsilon prediction (a learned variance splits an epsilon output)");
+    config_fail(
+        owner, "variance_type",
+        "\"" + config::enum_name(*c.variance_type) + "\" with prediction_type \"" + to_string(c.prediction_type) + "\"",
+        "epsilon prediction (a learned variance splits an epsilon output)");
   }
   if (c.thresholding && !(c.dynamic_thresholding_ratio > 0 && c.dynamic_thresholding_ratio <= 1)) {
     config_fail(owner, "dynamic_thresholding_ratio", format_double(c.dynamic_thresholding_ratio), "a number in (0, 1]");
@@ -84,9 +84,7 @@ bool DPMSolverCore::is_sde() const {
          config_.algorithm_type == DPMAlgorithmType::kSDEDPMSolverPlusPlus;
 }
 
-torch::Tensor DPMSolverCore::sigmas() const {
-  return torch::tensor(sigmas_, torch::kFloat32);
-}
+torch::Tensor DPMSolverCore::sigmas() const { return torch::tensor(sigmas_, torch::kFloat32); }
 
 int DPMSolverCore::order_for(size_t step_index, int lower_order_nums) const {
   const size_t n = schedule_.host_timesteps().size();
@@ -147,17 +145,33 @@ DPMUpdateScalars DPMSolverCore::update_scalars(size_t i, int order) const {
   u.inv_r0 = 1.0F / r0;
   if (order == 2 && !heun) {
     switch (algo) {
-      case DPMAlgorithmType::kDPMSolverPlusPlus: u.d1_coef = -(0.5F * (a * (e_mh - 1.0F))); break;
-      case DPMAlgorithmType::kDPMSolver: u.d1_coef = -(0.5F * (s * (e_h - 1.0F))); break;
-      case DPMAlgorithmType::kSDEDPMSolverPlusPlus: u.d1_coef = 0.5F * (a * (1.0F - e_m2h)); break;
-      case DPMAlgorithmType::kSDEDPMSolver: u.d1_coef = -(s * (e_h - 1.0F)); break;
+      case DPMAlgorithmType::kDPMSolverPlusPlus:
+        u.d1_coef = -(0.5F * (a * (e_mh - 1.0F)));
+        break;
+      case DPMAlgorithmType::kDPMSolver:
+        u.d1_coef = -(0.5F * (s * (e_h - 1.0F)));
+        break;
+      case DPMAlgorithmType::kSDEDPMSolverPlusPlus:
+        u.d1_coef = 0.5F * (a * (1.0F - e_m2h));
+        break;
+      case DPMAlgorithmType::kSDEDPMSolver:
+        u.d1_coef = -(s * (e_h - 1.0F));
+        break;
     }
   } else {
     switch (algo) {
-      case DPMAlgorithmType::kDPMSolverPlusPlus: u.d1_coef = a * ((e_mh - 1.0F) / h + 1.0F); break;
-      case DPMAlgorithmType::kDPMSolver: u.d1_coef = -(s * ((e_h - 1.0F) / h - 1.0F)); break;
-      case DPMAlgorithmType::kSDEDPMSolverPlusPlus: u.d1_coef = a * ((1.0F - e_m2h) / (-2.0F * h) + 1.0F); break;
-      case DPMAlgorithmType::kSDEDPMSolver: u.d1_coef = -(2.0F * (s * ((e_h - 1.0F) / h - 1.0F))); break;
+      case DPMAlgorithmType::kDPMSolverPlusPlus:
+        u.d1_coef = a * ((e_mh - 1.0F) / h + 1.0F);
+        break;
+      case DPMAlgorithmType::kDPMSolver:
+        u.d1_coef = -(s * ((e_h - 1.0F) / h - 1.0F));
+        break;
+      case DPMAlgorithmType::kSDEDPMSolverPlusPlus:
+        u.d1_coef = a * ((1.0F - e_m2h) / (-2.0F * h) + 1.0F);
+        break;
+      case DPMAlgorithmType::kSDEDPMSolver:
+        u.d1_coef = -(2.0F * (s * ((e_h - 1.0F) / h - 1.0F)));
+        break;
     }
   }
   if (order == 2) return u;
@@ -167,8 +181,12 @@ DPMUpdateScalars DPMSolverCore::update_scalars(size_t i, int order) const {
   u.k = r0 / (r0 + r1);
   u.q = 1.0F / (r0 + r1);
   switch (algo) {
-    case DPMAlgorithmType::kDPMSolverPlusPlus: u.d2_coef = -(a * ((e_mh - 1.0F + h) / (h * h) - 0.5F)); break;
-    case DPMAlgorithmType::kDPMSolver: u.d2_coef = -(s * ((e_h - 1.0F - h) / (h * h) - 0.5F)); break;
+    case DPMAlgorithmType::kDPMSolverPlusPlus:
+      u.d2_coef = -(a * ((e_mh - 1.0F + h) / (h * h) - 0.5F));
+      break;
+    case DPMAlgorithmType::kDPMSolver:
+      u.d2_coef = -(s * ((e_h - 1.0F - h) / (h * h) - 0.5F));
+      break;
     case DPMAlgorithmType::kSDEDPMSolverPlusPlus:
       u.d2_coef = a * ((1.0F - e_m2h - 2.0F * h) / ((2.0F * h) * (2.0F * h)) - 0.5F);
       break;
@@ -202,7 +220,8 @@ torch::Tensor DPMSolverCore::convert_model_output(const torch::Tensor& model_out
     });
   });
   if (!config_.thresholding) return converted;
-  if (c.data_prediction) return threshold_sample(converted, config_.dynamic_thresholding_ratio, config_.sample_max_value);
+  if (c.data_prediction)
+    return threshold_sample(converted, config_.dynamic_thresholding_ratio, config_.sample_max_value);
   auto x0 = (sample - converted * c.sigma) / c.alpha;
   x0 = threshold_sample(x0, config_.dynamic_thresholding_ratio, config_.sample_max_value);
   return (sample - x0 * c.alpha) / c.sigma;
@@ -398,7 +417,9 @@ torch::Tensor DPMSolverCore::add_noise(const torch::Tensor& original_samples, co
   for (int64_t k = 0; k < host.numel(); ++k) {
     const auto positions = schedule_.positions_of(host.data_ptr<int64_t>()[k]);
     const size_t last = schedule_.host_timesteps().size() - 1;
-    indices.push_back(static_cast<int64_t>(positions.empty() ? last : positions.size() > 1 ? positions[1] : positions[0]));
+    indices.push_back(static_cast<int64_t>(positions.empty()      ? last
+                                           : positions.size() > 1 ? positions[1]
+                                                                  : positions[0]));
   }
   const auto sig_all = sigmas().to(original_samples.device(), original_samples.scalar_type());
   std::vector<int64_t> view(static_cast<size_t>(original_samples.dim()), 1);

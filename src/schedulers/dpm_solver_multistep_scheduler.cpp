@@ -23,7 +23,8 @@ const DPMSolverMultistepSchedulerConfig& checked(const DPMSolverMultistepSchedul
   detail::check_dpm_config(c, kName, /*inverse=*/false);
   if (c.final_sigmas_type == FinalSigmasType::kZero &&
       (c.algorithm_type == DPMAlgorithmType::kDPMSolver || c.algorithm_type == DPMAlgorithmType::kSDEDPMSolver)) {
-    detail::config_fail(kName, "final_sigmas_type", "\"zero\" with algorithm_type \"" + to_string(c.algorithm_type) + "\"",
+    detail::config_fail(kName, "final_sigmas_type",
+                        "\"zero\" with algorithm_type \"" + to_string(c.algorithm_type) + "\"",
                         "sigma_min (diffusers supports zero only with dpmsolver++ and sde-dpmsolver++)");
   }
   return c;

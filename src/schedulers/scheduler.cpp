@@ -19,7 +19,8 @@ namespace {
 using Factory = std::function<std::unique_ptr<Scheduler>(config::Reader&)>;
 
 template <class S, class Config>
-std::unique_ptr<Scheduler> build(config::Reader& reader, const std::function<void(config::Reader&, Config&)>& extra = {}) {
+std::unique_ptr<Scheduler> build(config::Reader& reader,
+                                 const std::function<void(config::Reader&, Config&)>& extra = {}) {
   Config cfg;
   cfg.visit_fields(reader);
   if (extra) extra(reader, cfg);
@@ -50,7 +51,8 @@ const std::map<std::string, Factory>& factories() {
                const auto* algo = reader.find("algorithm_type");
                if (algo && algo->is_string() && algo->get<std::string>() == "deis" &&
                    cfg.final_sigmas_type == FinalSigmasType::kZero) {
-                 reader.fail("algorithm_type", *algo, "final_sigmas_type sigma_min with \"deis\" (diffusers refuses zero)");
+                 reader.fail("algorithm_type", *algo,
+                             "final_sigmas_type sigma_min with \"deis\" (diffusers refuses zero)");
                }
              });
        }},

@@ -13,8 +13,8 @@ namespace {
 
 std::vector<float> map_values(const std::vector<float>& values, torch::Tensor (*op)(const torch::Tensor&)) {
   if (values.empty()) return {};
-  const auto in = torch::from_blob(const_cast<float*>(values.data()), {static_cast<int64_t>(values.size())},
-                                   torch::kFloat32);
+  const auto in =
+      torch::from_blob(const_cast<float*>(values.data()), {static_cast<int64_t>(values.size())}, torch::kFloat32);
   const auto out = op(in).contiguous();
   return {out.data_ptr<float>(), out.data_ptr<float>() + out.numel()};
 }
@@ -104,8 +104,8 @@ torch::Tensor threshold_sample(const torch::Tensor& sample, double ratio, double
   return x.reshape(shape).to(dtype);
 }
 
-torch::Tensor randn_tensor(at::IntArrayRef shape, const std::optional<at::Generator>& generator,
-                           torch::Device device, torch::ScalarType dtype, const std::string& owner) {
+torch::Tensor randn_tensor(at::IntArrayRef shape, const std::optional<at::Generator>& generator, torch::Device device,
+                           torch::ScalarType dtype, const std::string& owner) {
   auto rand_device = device;
   if (generator) {
     const auto gen_type = generator->device().type();
@@ -152,7 +152,8 @@ void check_train_config(const TrainScheduleConfig& config, const std::string& ow
   }
   if (!config.trained_betas && config.beta_schedule != BetaSchedule::kSquaredcosCapV2 &&
       !(config.beta_start > 0 && config.beta_end < 1 && config.beta_start <= config.beta_end)) {
-    config_fail(owner, "beta_start", format_double(config.beta_start) + " with beta_end " + format_double(config.beta_end),
+    config_fail(owner, "beta_start",
+                format_double(config.beta_start) + " with beta_end " + format_double(config.beta_end),
                 "0 < beta_start <= beta_end < 1");
   }
 }

@@ -5,8 +5,8 @@
 #include <torch/torch.h>
 
 #include <optional>
-#include <vector>
 #include <string>
+#include <vector>
 
 #include "ddim/schedulers/noise_schedule.h"
 #include "ddim/schedulers/scheduler.h"
@@ -48,8 +48,8 @@ torch::Tensor threshold_sample(const torch::Tensor& sample, double ratio, double
 // diffusers randn_tensor(shape, generator, device, dtype): a CPU generator draws on the CPU, then
 // the noise moves to `device`; a CUDA generator for a CPU tensor is an error; no generator draws
 // from the device's default generator.
-torch::Tensor randn_tensor(at::IntArrayRef shape, const std::optional<at::Generator>& generator,
-                           torch::Device device, torch::ScalarType dtype, const std::string& owner);
+torch::Tensor randn_tensor(at::IntArrayRef shape, const std::optional<at::Generator>& generator, torch::Device device,
+                           torch::ScalarType dtype, const std::string& owner);
 
 // add_noise of the alphas_cumprod schedulers: sqrt(a_t) x0 + sqrt(1 - a_t) noise, in the samples' dtype.
 torch::Tensor add_noise_alphas(const torch::Tensor& alphas_cumprod, const torch::Tensor& original_samples,

@@ -166,9 +166,15 @@ void with_bool(bool value, const F& f) {
 template <class F>
 void with_prediction(PredictionType p, const F& f) {
   switch (p) {
-    case PredictionType::kEpsilon: f(std::integral_constant<PredictionType, PredictionType::kEpsilon>{}); break;
-    case PredictionType::kSample: f(std::integral_constant<PredictionType, PredictionType::kSample>{}); break;
-    case PredictionType::kVPrediction: f(std::integral_constant<PredictionType, PredictionType::kVPrediction>{}); break;
+    case PredictionType::kEpsilon:
+      f(std::integral_constant<PredictionType, PredictionType::kEpsilon>{});
+      break;
+    case PredictionType::kSample:
+      f(std::integral_constant<PredictionType, PredictionType::kSample>{});
+      break;
+    case PredictionType::kVPrediction:
+      f(std::integral_constant<PredictionType, PredictionType::kVPrediction>{});
+      break;
     case PredictionType::kFlowPrediction:
       f(std::integral_constant<PredictionType, PredictionType::kFlowPrediction>{});
       break;
