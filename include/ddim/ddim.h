@@ -2,6 +2,10 @@
 
 // Umbrella header: everything the ddim library offers.
 #include <ddim/config_error.h>
+#include <ddim/models/torchscript_unet.h>
+#include <ddim/models/unet.h>
+#include <ddim/pipelines/ddim_pipeline.h>
+#include <ddim/pipelines/inversion_pipeline.h>
 #include <ddim/scheduler_error.h>
 #include <ddim/schedulers/ddim_inverse_scheduler.h>
 #include <ddim/schedulers/ddim_scheduler.h>

@@ -1,0 +1,41 @@
+#pragma once
+
+// The denoising model the pipelines call: forward(sample, timestep) -> model output. An interface,
+// so that backends other than TorchScript (torch.export / AOTInductor packages) can be added.
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+namespace ddim {
+
+// The parts of a UNet2DModel config.json the pipelines need.
+struct UNetConfig {
+  int64_t in_channels = 3;
+  int64_t out_channels = 3;
+  int64_t sample_height = 32;
+  int64_t sample_width = 32;
+};
+
+class UNet {
+ public:
+  virtual ~UNet() = default;
+  // sample [B, in_channels, H, W] on device() in dtype(); timestep: one training timestep for the
+  // whole batch. Returns the model output [B, out_channels, H, W]. Throws std::invalid_argument
+  // naming the shape when the sample does not fit the config.
+  virtual torch::Tensor forward(const torch::Tensor& sample, int64_t timestep) = 0;
+  virtual const UNetConfig& config() const = 0;
+  virtual torch::Device device() const = 0;
+  virtual torch::ScalarType dtype() const = 0;
+};
+
+// Loads <model_dir>/unet (config.json and model.pt, written by scripts/export_unet.py) to run on
+// `device` in `dtype`. Throws ddim::ConfigError, naming the file or the export to make, when the
+// folder is missing or damaged or was exported for another device or dtype.
+std::unique_ptr<UNet> load_unet(const std::filesystem::path& model_dir, torch::Device device = torch::kCPU,
+                                torch::ScalarType dtype = torch::kFloat32);
+
+}  // namespace ddim

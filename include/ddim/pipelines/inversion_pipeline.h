@@ -1,0 +1,58 @@
+#pragma once
+
+// Images -> latent noise with an inverse scheduler (DDIM or DPM-Solver inversion), and back with
+// its forward partner, as diffusers pipelines invert without guidance.
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ddim/models/unet.h"
+#include "ddim/pipelines/ddim_pipeline.h"
+
+namespace ddim {
+
+enum class InverseScheduler {
+  kDDIM,      // DDIMInverseScheduler, back with DDIMScheduler
+  kDPMSolver  // DPMSolverMultistepInverseScheduler, back with DPMSolverMultistepScheduler
+};
+
+struct InvertOptions {
+  int64_t num_inference_steps = 50;
+  StepCallback callback;
+};
+
+struct Reconstruction {
+  torch::Tensor images;      // [B, H, W, C] float32 in [0, 1] on the CPU
+  std::vector<double> mse;   // per image, against the originals when given
+  std::vector<double> psnr;  // dB, 10 log10(1 / mse)
+  bool cancelled = false;
+};
+
+class InversionPipeline {
+ public:
+  static InversionPipeline from_pretrained(const std::filesystem::path& model_dir, torch::Device device = torch::kCPU,
+                                           torch::ScalarType dtype = torch::kFloat32,
+                                           InverseScheduler scheduler = InverseScheduler::kDDIM);
+  InversionPipeline(std::shared_ptr<UNet> unet, std::string scheduler_config_json, InverseScheduler scheduler);
+
+  // images [B, H, W, C] in [0, 1] (the layout DDIMPipeline returns) -> latents [B, C, H, W] in the
+  // model's dtype on its device: x = 2 images - 1, then for each t of the inverse schedule
+  // x = inverse.step(unet(x, t), t, x). Undefined if the callback cancelled.
+  torch::Tensor invert(const torch::Tensor& images, const InvertOptions& options = {});
+  // latents -> images with the forward partner; MSE and PSNR against `originals` when given.
+  Reconstruction reconstruct(const torch::Tensor& latents, const InvertOptions& options = {},
+                             const torch::Tensor& originals = {});
+
+  InverseScheduler scheduler() const { return kind_; }
+
+ private:
+  std::shared_ptr<UNet> unet_;
+  std::string scheduler_config_;
+  InverseScheduler kind_;
+};
+
+}  // namespace ddim

@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""A tiny seeded UNet2DModel and a DDPMScheduler config, saved as a diffusers pipeline folder.
+
+    .venv/bin/python scripts/make_tiny_unet.py OUT [--seed 0]
+
+16x16 RGB, two resolution levels with one attention block: small enough for tests, with every
+kind of layer the pipelines meet (ResNet, attention, down/up sampling, time embedding). The
+weights are random (seeded), so outputs are deterministic but not images of anything.
+"""
+import argparse
+import json
+import os
+import sys
+
+import torch
+from diffusers import DDPMScheduler, UNet2DModel
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.manual_seed(args.seed)
+    unet = UNet2DModel(
+        sample_size=16,
+        in_channels=3,
+        out_channels=3,
+        layers_per_block=1,
+        block_out_channels=(16, 32),
+        down_block_types=("DownBlock2D", "AttnDownBlock2D"),
+        up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+        norm_num_groups=8,
+        attention_head_dim=8,
+    )
+    # Random init leaves some weights at zero (e.g. output convolutions); give every parameter
+    # seeded values so the model's output depends on its input and timestep everywhere.
+    with torch.no_grad():
+        for p in unet.parameters():
+            p.copy_(torch.randn_like(p) * 0.2)
+    unet.save_pretrained(os.path.join(args.out, "unet"))
+    DDPMScheduler(num_train_timesteps=1000).save_pretrained(os.path.join(args.out, "scheduler"))
+    with open(os.path.join(args.out, "model_index.json"), "w") as f:
+        json.dump({"_class_name": "DDPMPipeline", "scheduler": ["diffusers", "DDPMScheduler"],
+                   "unet": ["diffusers", "UNet2DModel"]}, f, indent=2)
+    print(f"tiny UNet2DModel ({sum(p.numel() for p in unet.parameters())} parameters) in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+#include "pipelines/denoising_loop.h"
+
+namespace ddim::detail {
+
+LoopResult denoising_loop(Scheduler& scheduler, UNet& unet, torch::Tensor sample, int64_t num_inference_steps,
+                          const StepOptions& step_options, const StepCallback& callback) {
+  c10::InferenceMode guard;
+  scheduler.set_timesteps(num_inference_steps, unet.device());
+  // The schedule on the host: the loop reads it without touching the device.
+  const auto timesteps = scheduler.timesteps().cpu();
+  const auto* ts = timesteps.data_ptr<int64_t>();
+  const int total = static_cast<int>(timesteps.numel());
+  LoopResult result;
+  for (int i = 0; i < total; ++i) {
+    const auto model_input = scheduler.scale_model_input(sample, ts[i]);
+    const auto model_output = unet.forward(model_input, ts[i]);
+    sample = scheduler.step(model_output, ts[i], sample, step_options).prev_sample;
+    result.steps_done = i + 1;
+    if (callback && !callback(i + 1, total, sample)) {
+      result.cancelled = true;
+      break;
+    }
+  }
+  result.sample = sample;
+  return result;
+}
+
+torch::Tensor decode_images(const torch::Tensor& sample) {
+  return (sample / 2 + 0.5).clamp(0, 1).to(torch::kCPU, torch::kFloat32).permute({0, 2, 3, 1}).contiguous();
+}
+
+}  // namespace ddim::detail

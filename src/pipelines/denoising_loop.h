@@ -1,0 +1,26 @@
+#pragma once
+
+// The loop both pipelines run, as diffusers' pipelines run it:
+//   scheduler.set_timesteps(N); for t in scheduler.timesteps: x = scheduler.step(unet(x, t), t, x).prev_sample
+
+#include <torch/torch.h>
+
+#include "ddim/models/unet.h"
+#include "ddim/pipelines/ddim_pipeline.h"
+#include "ddim/schedulers/scheduler.h"
+
+namespace ddim::detail {
+
+struct LoopResult {
+  torch::Tensor sample;
+  bool cancelled = false;
+  int steps_done = 0;
+};
+
+LoopResult denoising_loop(Scheduler& scheduler, UNet& unet, torch::Tensor sample, int64_t num_inference_steps,
+                          const StepOptions& step_options, const StepCallback& callback);
+
+// (x / 2 + 0.5).clamp(0, 1) as [B, H, W, C] float32 on the CPU: diffusers' decoding of samples.
+torch::Tensor decode_images(const torch::Tensor& sample);
+
+}  // namespace ddim::detail

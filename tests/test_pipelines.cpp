@@ -1,0 +1,194 @@
+// DDIMPipeline and InversionPipeline against diffusers on a tiny exported UNet (the ctest fixture
+// tests/make_tiny_fixture.sh makes it and diffusers' reference outputs).
+#include <ATen/CPUGeneratorImpl.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "ddim/ddim.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const fs::path kFixture = DDIM_TINY_FIXTURE_DIR;
+
+class Reference {
+ public:
+  static const Reference& get() {
+    static const Reference ref;
+    return ref;
+  }
+  const json& doc() const { return doc_; }
+  torch::Tensor tensor(const json& entry) const {
+    const auto shape = entry.at("shape").get<std::vector<int64_t>>();
+    const auto offset = entry.at("offset").get<int64_t>();
+    return torch::from_blob(const_cast<char*>(blob_.data()) + offset * 4, shape, torch::kFloat32).clone();
+  }
+
+ private:
+  Reference() {
+    std::ifstream j(kFixture / "ref" / "reference.json");
+    doc_ = json::parse(j);
+    std::ifstream b(kFixture / "ref" / "reference.bin", std::ios::binary);
+    std::ostringstream bytes;
+    bytes << b.rdbuf();
+    blob_ = bytes.str();
+  }
+  json doc_;
+  std::string blob_;
+};
+
+class Pipelines : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(kFixture / "ref" / "reference.json")) {
+      GTEST_SKIP() << "no tiny-model fixture at " << kFixture
+                   << " (made by the ctest fixture with the pinned diffusers)";
+    }
+  }
+};
+
+TEST_F(Pipelines, GenerateMatchesDiffusersDDIMPipeline) {
+  auto pipe = ddim::DDIMPipeline::from_pretrained(kFixture / "model");
+  double worst = 0;
+  int64_t pixels = 0;
+  int64_t identical = 0;
+  for (const auto& c : Reference::get().doc().at("generate")) {
+    ddim::GenerateOptions options;
+    options.batch_size = c.at("batch_size").get<int64_t>();
+    options.eta = c.at("eta").get<double>();
+    options.num_inference_steps = c.at("steps").get<int64_t>();
+    options.seed = c.at("seed").get<uint64_t>();
+    const auto result = pipe.generate(options);
+    const auto expected = Reference::get().tensor(c.at("images"));
+    ASSERT_EQ(result.images.sizes(), expected.sizes());
+    const double err = (result.images - expected).abs().max().item<double>();
+    worst = std::max(worst, err);
+    EXPECT_LE(err, 1e-4) << "eta " << options.eta << " batch " << options.batch_size;
+    const auto a = ddim::images_to_uint8(result.images);
+    const auto b = ddim::images_to_uint8(expected);
+    pixels += a.numel();
+    identical += (a == b).sum().item<int64_t>();
+    EXPECT_LE((a.to(torch::kInt32) - b.to(torch::kInt32)).abs().max().item<int>(), 1);
+    EXPECT_EQ(result.seed, options.seed);
+  }
+  std::cout << "[ pipeline ] DDIMPipeline vs diffusers: worst |difference| " << worst << ", identical uint8 values "
+            << identical << " of " << pixels << "\n";
+}
+
+TEST_F(Pipelines, InversionMatchesDiffusersLoop) {
+  const auto& ref = Reference::get();
+  const auto images = ref.tensor(ref.doc().at("input_images"));
+  for (const auto& c : ref.doc().at("invert")) {
+    const auto kind = c.at("scheduler") == "ddim" ? ddim::InverseScheduler::kDDIM : ddim::InverseScheduler::kDPMSolver;
+    auto pipe = ddim::InversionPipeline::from_pretrained(kFixture / "model", torch::kCPU, torch::kFloat32, kind);
+    ddim::InvertOptions options;
+    options.num_inference_steps = c.at("steps").get<int64_t>();
+    const auto latents = pipe.invert(images, options);
+    const auto expected = ref.tensor(c.at("latents"));
+    const double rel = (latents - expected).abs().max().item<double>() / expected.abs().max().item<double>();
+    EXPECT_LE(rel, 1e-4) << c.at("scheduler") << " " << options.num_inference_steps << " steps";
+    const auto rec = pipe.reconstruct(latents, options, images);
+    const double rec_err = (rec.images - ref.tensor(c.at("reconstruction"))).abs().max().item<double>();
+    EXPECT_LE(rec_err, 1e-4);
+    ASSERT_EQ(rec.psnr.size(), 2U);
+    std::cout << "[ pipeline ] " << c.at("scheduler").get<std::string>() << " inversion, "
+              << options.num_inference_steps << " steps: latents relative error " << rel << ", round-trip PSNR "
+              << rec.psnr[0] << " / " << rec.psnr[1] << " dB\n";
+  }
+}
+
+TEST_F(Pipelines, CallbackCancelsTheLoop) {
+  auto pipe = ddim::DDIMPipeline::from_pretrained(kFixture / "model");
+  ddim::GenerateOptions options;
+  options.num_inference_steps = 20;
+  options.seed = 1;
+  int calls = 0;
+  options.callback = [&](int step, int total, const torch::Tensor& latents) {
+    ++calls;
+    EXPECT_EQ(total, 20);
+    EXPECT_EQ(latents.size(0), 1);
+    return step < 3;
+  };
+  const auto result = pipe.generate(options);
+  EXPECT_TRUE(result.cancelled);
+  EXPECT_EQ(result.steps_done, 3);
+  EXPECT_EQ(calls, 3);
+  EXPECT_FALSE(result.images.defined());
+}
+
+TEST_F(Pipelines, GivenLatentsAreUsedAndCheckedForShape) {
+  auto pipe = ddim::DDIMPipeline::from_pretrained(kFixture / "model");
+  ddim::GenerateOptions options;
+  options.num_inference_steps = 5;
+  options.seed = 3;
+  const auto drawn = pipe.generate(options);
+  options.seed.reset();
+  options.latents = drawn.initial_latents;
+  const auto again = pipe.generate(options);
+  EXPECT_TRUE(torch::equal(again.images, drawn.images));
+  options.latents = torch::zeros({1, 3, 8, 8});
+  try {
+    pipe.generate(options);
+    ADD_FAILURE() << "wrong-shape latents accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("[1, 3, 8, 8]"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Pipelines, RefusesAnotherDtypeThanExported) {
+  try {
+    ddim::DDIMPipeline::from_pretrained(kFixture / "model", torch::kCPU, torch::kFloat16);
+    ADD_FAILURE() << "a float32 export accepted for float16";
+  } catch (const ddim::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("--dtype float16"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Pipelines, RefusesMissingOrCorruptModels) {
+  EXPECT_THROW(ddim::DDIMPipeline::from_pretrained(kFixture / "no_such_model"), ddim::ConfigError);
+  const auto broken = fs::temp_directory_path() / "ddim_broken_model";
+  fs::remove_all(broken);
+  fs::copy(kFixture / "model", broken, fs::copy_options::recursive);
+  std::ofstream(broken / "unet" / "model.pt", std::ios::trunc) << "not a TorchScript file";
+  try {
+    ddim::DDIMPipeline::from_pretrained(broken);
+    ADD_FAILURE() << "a corrupt model.pt accepted";
+  } catch (const ddim::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("model.pt"), std::string::npos) << e.what();
+  }
+  fs::remove_all(broken);
+}
+
+// On a GPU: export the tiny model for CUDA and generate there; the noise comes from the CPU
+// generator, so the images must match diffusers' CPU run.
+TEST_F(Pipelines, GenerateOnCudaMatchesDiffusersOnCpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device; this test exports for CUDA and runs there";
+  const auto cuda_model = fs::temp_directory_path() / "ddim_tiny_cuda";
+  const std::string cmd = std::string(DDIM_PYTHON_EXE) + " " + DDIM_SOURCE_DIR + "/scripts/export_unet.py " +
+                          (kFixture / "src").string() + " " + cuda_model.string() + " --device cuda --overwrite";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  auto pipe = ddim::DDIMPipeline::from_pretrained(cuda_model, torch::Device(torch::kCUDA, 0));
+  for (const auto& c : Reference::get().doc().at("generate")) {
+    ddim::GenerateOptions options;
+    options.batch_size = c.at("batch_size").get<int64_t>();
+    options.eta = c.at("eta").get<double>();
+    options.num_inference_steps = c.at("steps").get<int64_t>();
+    options.seed = c.at("seed").get<uint64_t>();
+    const auto result = pipe.generate(options);
+    const double err = (result.images - Reference::get().tensor(c.at("images"))).abs().max().item<double>();
+    std::cout << "[ pipeline ] CUDA eta " << options.eta << " batch " << options.batch_size << ": worst |difference| "
+              << err << "\n";
+    EXPECT_LE(err, 1e-3);
+  }
+  fs::remove_all(cuda_model);
+}
+
+}  // namespace
