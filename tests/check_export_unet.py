@@ -39,6 +39,11 @@ def main():
         leftovers = [n for n in os.listdir(work) if n.startswith(".export-")]
         if leftovers:
             failures.append(f"temporary folders left: {leftovers}")
+        # A bare UNet folder: the scheduler config is a default DDIMScheduler one.
+        r = run(script, os.path.join(tiny, "unet"), os.path.join(work, "bare"))
+        cfg = os.path.join(work, "bare", "scheduler", "scheduler_config.json")
+        if r.returncode != 0 or '"DDIMScheduler"' not in open(cfg).read():
+            failures.append(f"bare UNet folder: rc {r.returncode}, stderr {r.stderr[-300:]!r}")
         # --device cuda without a GPU is a one-line refusal.
         if not __import__("torch").cuda.is_available():
             r = run(script, tiny, os.path.join(work, "cuda"), "--device", "cuda")

@@ -167,6 +167,31 @@ TEST_F(Pipelines, RefusesMissingOrCorruptModels) {
   fs::remove_all(broken);
 }
 
+// A float16 export runs in float16 (here on the CPU) and stays near diffusers' float32 images.
+TEST_F(Pipelines, Float16ExportRunsInFloat16) {
+  const auto half_model = fs::temp_directory_path() / "ddim_tiny_float16";
+  const std::string cmd = std::string(DDIM_PYTHON_EXE) + " " + DDIM_SOURCE_DIR + "/scripts/export_unet.py " +
+                          (kFixture / "src").string() + " " + half_model.string() +
+                          " --dtype float16 --overwrite > /dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  auto pipe = ddim::DDIMPipeline::from_pretrained(half_model, torch::kCPU, torch::kFloat16);
+  EXPECT_EQ(pipe.unet().dtype(), torch::kFloat16);
+  double worst = 0;
+  for (const auto& c : Reference::get().doc().at("generate")) {
+    ddim::GenerateOptions options;
+    options.batch_size = c.at("batch_size").get<int64_t>();
+    options.eta = c.at("eta").get<double>();
+    options.num_inference_steps = c.at("steps").get<int64_t>();
+    options.seed = c.at("seed").get<uint64_t>();
+    const auto result = pipe.generate(options);
+    EXPECT_EQ(result.initial_latents.scalar_type(), torch::kFloat16);
+    worst = std::max(worst, (result.images - Reference::get().tensor(c.at("images"))).abs().max().item<double>());
+  }
+  std::cout << "[ pipeline ] float16 export on CPU vs diffusers float32: worst |difference| " << worst << "\n";
+  EXPECT_LE(worst, 5e-2);
+  fs::remove_all(half_model);
+}
+
 // On a GPU: export the tiny model for CUDA and generate there; the noise comes from the CPU
 // generator, so the images must match diffusers' CPU run.
 TEST_F(Pipelines, GenerateOnCudaMatchesDiffusersOnCpu) {
