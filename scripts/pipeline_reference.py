@@ -42,7 +42,7 @@ class Blob:
 
 def main():
     src, out = sys.argv[1], sys.argv[2]
-    torch.set_num_threads(1)
+    # The default thread count, as the library uses it: reductions then split the same way.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         unet = UNet2DModel.from_pretrained(src, subfolder="unet").eval()
@@ -69,7 +69,7 @@ def main():
                 inverse = inverse_cls.from_config(config)
                 forward = forward_cls.from_config(config)
             with torch.no_grad():
-                x = images.permute(0, 3, 1, 2) * 2 - 1
+                x = images.permute(0, 3, 1, 2).contiguous() * 2 - 1  # NCHW, as image processors give it
                 inverse.set_timesteps(steps)
                 for t in inverse.timesteps:
                     x = inverse.step(unet(x, t).sample, t, x).prev_sample

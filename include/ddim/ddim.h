@@ -2,6 +2,9 @@
 
 // Umbrella header: everything the ddim library offers.
 #include <ddim/config_error.h>
+#include <ddim/io/image.h>
+#include <ddim/io/tensor_file.h>
+#include <ddim/io_error.h>
 #include <ddim/models/torchscript_unet.h>
 #include <ddim/models/unet.h>
 #include <ddim/pipelines/ddim_pipeline.h>

@@ -1,21 +1,111 @@
 // ddim-generate: DDIM sampling from an exported UNet2DModel to PNG files.
-// This build carries the command line and the run-time report; sampling arrives with the pipeline.
 #include <CLI/CLI.hpp>
-#include <cstdio>
-#include <iostream>
 
+#include <iostream>
+#include <random>
+
+#include "cli/cli_common.h"
 #include "ddim/ddim.h"
 
+namespace {
+
+constexpr const char* kExamples = R"(
+Examples:
+  ddim-generate -n 16 --seed 7 --grid digits.png
+      16 digits from the embedded model, seed 7, tiled into one PNG (and digits.png.json).
+  ddim-generate --model models/cifar10 --steps 100 --eta 0.5 -o 'img_%03d.png' -n 4
+      4 images img_000.png ... img_003.png from an exported model, 100 steps, half DDPM noise.
+)";
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  CLI::App app{"ddim-generate: turn Gaussian noise into images with DDIM, as diffusers' DDIMPipeline does."};
+  CLI::App app{"ddim-generate: turn Gaussian noise into images with DDIM, exactly as diffusers' DDIMPipeline does."};
+  app.footer(kExamples);
   app.set_version_flag("--version", [] { return ddim::build_info(); });
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 2;
-  }
-  std::cerr << "ddim-generate: sampling is not available in this build (ddim " << ddim::version()
-            << "); see --help and --version\n";
-  return 1;
+  std::string model_flag, output = "ddim.png", grid, latents_path, device_name = "auto", dtype_name = "float32";
+  int64_t steps = 50, batch = 1;
+  double eta = 0;
+  std::optional<uint64_t> seed;
+  std::vector<std::string> sets;
+  bool quiet = false;
+  app.add_option("--model", model_flag, "model folder from scripts/export_unet.py (default: $DDIM_MODEL, else the embedded digits model)");
+  app.add_option("--steps", steps, "number of inference steps")->check(ddim::cli::at_least(1))->capture_default_str();
+  app.add_option("--eta", eta, "noise weight: 0 = DDIM, 1 = DDPM-like")->check(ddim::cli::between(0.0, 1.0))->capture_default_str();
+  app.add_option("--seed", seed, "seed of the noise (random when absent; printed and recorded)");
+  app.add_option("-n,--batch-size", batch, "number of images")->check(ddim::cli::at_least(1))->capture_default_str();
+  app.add_option("-o,--output", output, "PNG path; with several images a printf pattern (img_%03d.png) or _<i> before the extension")
+      ->capture_default_str();
+  app.add_option("--grid", grid, "also write one PNG tiling the batch");
+  app.add_option("--latents", latents_path, "start from saved latents [B, C, H, W] (a .pt from ddim-invert or torch.save)");
+  app.add_option("--device", device_name, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
+  app.add_option("--dtype", dtype_name, "float32, float16 or bfloat16 (the model must be exported for it)")
+      ->check(CLI::IsMember({"float32", "float16", "bfloat16"}))
+      ->capture_default_str();
+  app.add_option("--set", sets, "override a scheduler config key, KEY=VALUE (repeatable), e.g. --set timestep_spacing=trailing");
+  app.add_flag("-q,--quiet", quiet, "no progress output");
+  if (const int code = ddim::cli::parse(app, "ddim-generate", argc, argv); code >= 0) return code;
+
+  return ddim::cli::run_tool("ddim-generate", [&] {
+    ddim::cli::install_interrupt_handler();
+    const auto names = ddim::cli::output_names(output, latents_path.empty() ? batch : 1);
+    ddim::cli::check_writable(names);
+    if (!grid.empty()) ddim::cli::check_writable({grid});
+    const auto model = ddim::cli::resolve_model(model_flag, argv[0]);
+    const auto device = ddim::cli::parse_device(device_name);
+    const auto dtype = ddim::cli::parse_dtype(dtype_name);
+    std::optional<torch::Tensor> latents;
+    if (!latents_path.empty()) {
+      latents = ddim::load_tensor(latents_path);
+      if (latents->dim() != 4) throw ddim::cli::UsageError("--latents " + latents_path + ": expected [B, C, H, W] latents");
+      batch = latents->size(0);
+    }
+    nlohmann::json applied = nlohmann::json::object();
+    const auto config = ddim::cli::apply_overrides(ddim::read_scheduler_config(model), sets, "DDIMScheduler", &applied);
+    std::shared_ptr<ddim::UNet> unet = ddim::load_unet(model, device, dtype);
+    ddim::DDIMPipeline pipe(unet, config);
+
+    ddim::GenerateOptions options;
+    options.batch_size = batch;
+    options.num_inference_steps = steps;
+    options.eta = eta;
+    options.latents = latents;
+    if (!latents) options.seed = seed ? *seed : (uint64_t{std::random_device{}()} << 32) | std::random_device{}();
+    ddim::cli::Progress progress("ddim-generate", quiet);
+    options.callback = [&](int step, int total, const torch::Tensor&) {
+      progress.update(step, total);
+      return !ddim::cli::interrupted();
+    };
+    if (!quiet && options.seed) std::cerr << "ddim-generate: seed " << *options.seed << "\n";
+    const auto result = pipe.generate(options);
+    progress.finish();
+    if (result.cancelled) {
+      std::cerr << "ddim-generate: interrupted after " << result.steps_done << " steps; nothing written\n";
+      return 130;
+    }
+
+    auto record = ddim::cli::base_record("ddim-generate", model, device.str(), dtype);
+    record["scheduler_config"] = nlohmann::json::parse(ddim::scheduler_from_config(config, "DDIMScheduler")->config_json(),
+                                                       nullptr, false);
+    record["set"] = applied;
+    record["steps"] = steps;
+    record["eta"] = eta;
+    record["batch_size"] = batch;
+    record["seed"] = options.seed ? nlohmann::json(*options.seed) : nlohmann::json(nullptr);
+    record["latents"] = latents_path.empty() ? nlohmann::json(nullptr) : nlohmann::json(latents_path);
+    const auto outputs = ddim::cli::output_names(output, batch);
+    for (int64_t i = 0; i < batch; ++i) {
+      ddim::write_png(outputs[static_cast<size_t>(i)], result.images[i]);
+      record["index"] = i;
+      ddim::cli::write_sidecar(outputs[static_cast<size_t>(i)], record);
+      if (!quiet) std::cout << outputs[static_cast<size_t>(i)].string() << "\n";
+    }
+    if (!grid.empty()) {
+      ddim::write_png(grid, ddim::image_grid(result.images));
+      record.erase("index");
+      ddim::cli::write_sidecar(grid, record);
+      if (!quiet) std::cout << grid << "\n";
+    }
+    return 0;
+  });
 }

@@ -46,7 +46,7 @@ torch::Tensor InversionPipeline::invert(const torch::Tensor& images, const Inver
     throw std::invalid_argument(msg.str());
   }
   auto inverse = scheduler_from_config(scheduler_config_, inverse_class(kind_));
-  const auto x = images.permute({0, 3, 1, 2}).to(unet_->device(), unet_->dtype()) * 2 - 1;
+  const auto x = images.permute({0, 3, 1, 2}).contiguous().to(unet_->device(), unet_->dtype()) * 2 - 1;
   const auto loop = detail::denoising_loop(*inverse, *unet_, x, options.num_inference_steps, {}, options.callback);
   return loop.cancelled ? torch::Tensor() : loop.sample;
 }

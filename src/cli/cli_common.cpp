@@ -1,0 +1,213 @@
+#include "cli/cli_common.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <sstream>
+
+#include "ddim/ddim.h"
+#include "schedulers/config_io.h"
+
+namespace ddim::cli {
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+
+void on_interrupt(int /*signal*/) { g_interrupted = true; }
+
+std::filesystem::path exe_dir(const char* argv0) {
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) self = std::filesystem::absolute(argv0, ec);
+  return self.parent_path();
+}
+
+}  // namespace
+
+CLI::Validator at_least(int64_t minimum) {
+  return CLI::Validator(
+      [minimum](std::string& value) -> std::string {
+        try {
+          size_t used = 0;
+          const long long v = std::stoll(value, &used);
+          if (used == value.size() && v >= minimum) return "";
+        } catch (const std::exception&) {
+        }
+        return value + " is not an integer >= " + std::to_string(minimum);
+      },
+      "INT>=" + std::to_string(minimum));
+}
+
+CLI::Validator between(double low, double high) {
+  return CLI::Validator(
+      [low, high](std::string& value) -> std::string {
+        try {
+          size_t used = 0;
+          const double v = std::stod(value, &used);
+          if (used == value.size() && v >= low && v <= high) return "";
+        } catch (const std::exception&) {
+        }
+        std::ostringstream msg;
+        msg << value << " is not a number in [" << low << ", " << high << "]";
+        return msg.str();
+      },
+      "NUMBER");
+}
+
+int parse(CLI::App& app, const std::string& tool, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    std::string what = e.what();
+    std::cerr << tool << ": " << what.substr(0, what.find('\n')) << " (see --help)\n";
+    return 2;
+  }
+  return -1;
+}
+
+std::filesystem::path resolve_model(const std::string& flag, const char* argv0) {
+  if (!flag.empty()) {
+    if (!std::filesystem::is_directory(flag)) throw ddim::ConfigError("model folder " + flag + " not found");
+    return flag;
+  }
+  if (const char* env = std::getenv("DDIM_MODEL"); env && *env) return env;
+  const auto dir = exe_dir(argv0);
+  for (const auto& candidate : {dir / ".." / "share" / "ddim" / "models" / "digits", dir / ".." / ".." / "models" / "digits",
+                                std::filesystem::path(DDIM_SOURCE_DIR) / "models" / "digits"}) {
+    if (std::filesystem::exists(candidate / "unet" / "model.pt")) return std::filesystem::weakly_canonical(candidate);
+  }
+  throw ddim::ConfigError("no model given and no embedded model found; pass --model DIR or set DDIM_MODEL");
+}
+
+torch::Device parse_device(const std::string& name) {
+  if (name == "cpu") return torch::kCPU;
+  if (name == "cuda") {
+    if (!torch::cuda::is_available()) throw std::runtime_error("--device cuda: no CUDA device is available");
+    return torch::Device(torch::kCUDA, 0);
+  }
+  return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+}
+
+torch::ScalarType parse_dtype(const std::string& name) {
+  if (name == "float16") return torch::kFloat16;
+  if (name == "bfloat16") return torch::kBFloat16;
+  return torch::kFloat32;
+}
+
+std::string dtype_name(torch::ScalarType dtype) {
+  return dtype == torch::kFloat16 ? "float16" : dtype == torch::kBFloat16 ? "bfloat16" : "float32";
+}
+
+std::string apply_overrides(const std::string& config_json, const std::vector<std::string>& sets,
+                            const std::string& class_name, nlohmann::json* applied) {
+  // The keys the class takes, as its own config_json() lists them.
+  const auto known = config::parse_json(scheduler_from_config(config_json, class_name)->config_json(), class_name);
+  auto config = config::parse_json(config_json, "scheduler config");
+  for (const auto& item : sets) {
+    const auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) throw UsageError("--set " + item + ": expected KEY=VALUE");
+    const std::string key = item.substr(0, eq);
+    const std::string text = item.substr(eq + 1);
+    if (!known.contains(key)) {
+      throw UsageError("--set " + key + ": " + class_name + " has no config key '" + key + "'");
+    }
+    auto value = nlohmann::json::parse(text, nullptr, false);
+    if (value.is_discarded()) value = text;
+    config[key] = value;
+    (*applied)[key] = value;
+  }
+  if (sets.empty()) return config_json;
+  const auto text = config::dump_json(config);
+  scheduler_from_config(text, class_name);  // a bad value fails now, naming the key
+  return text;
+}
+
+std::vector<std::filesystem::path> output_names(const std::string& path, int64_t count) {
+  std::vector<std::filesystem::path> names;
+  const bool pattern = path.find('%') != std::string::npos;
+  for (int64_t i = 0; i < count; ++i) {
+    if (pattern) {
+      std::vector<char> buf(path.size() + 32);
+      std::snprintf(buf.data(), buf.size(), path.c_str(), static_cast<int>(i));
+      names.emplace_back(buf.data());
+    } else if (count == 1) {
+      names.emplace_back(path);
+    } else {
+      const std::filesystem::path p(path);
+      names.push_back(p.parent_path() / (p.stem().string() + "_" + std::to_string(i) + p.extension().string()));
+    }
+  }
+  return names;
+}
+
+void check_writable(const std::vector<std::filesystem::path>& paths) {
+  for (const auto& path : paths) {
+    const auto dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+    if (!std::filesystem::is_directory(dir) || access(dir.c_str(), W_OK) != 0) {
+      throw IOError("cannot write " + path.string() + ": folder " + dir.string() + " is missing or not writable");
+    }
+  }
+}
+
+void write_sidecar(const std::filesystem::path& output, const nlohmann::json& record) {
+  write_file_atomically(output.string() + ".json", record.dump(2) + "\n");
+}
+
+nlohmann::json base_record(const std::string& tool, const std::filesystem::path& model, const std::string& device,
+                           torch::ScalarType dtype) {
+  return {{"tool", tool},
+          {"ddim_version", ddim::version()},
+          {"libtorch", TORCH_VERSION},
+          {"model", std::filesystem::absolute(model).string()},
+          {"device", device},
+          {"dtype", dtype_name(dtype)}};
+}
+
+Progress::Progress(std::string label, bool quiet)
+    : label_(std::move(label)), quiet_(quiet), tty_(isatty(fileno(stderr)) != 0),
+      start_(std::chrono::steady_clock::now()) {}
+
+void Progress::update(int step, int total) {
+  if (quiet_) return;
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  const double rate = elapsed > 0 ? step / elapsed : 0;
+  const double eta = rate > 0 ? (total - step) / rate : 0;
+  char line[160];
+  if (tty_) {
+    const int width = 30;
+    const int filled = total > 0 ? step * width / total : width;
+    std::snprintf(line, sizeof line, "\r%s [%-*s] %d/%d  %.1f it/s  ETA %.0fs ", label_.c_str(), width,
+                  std::string(static_cast<size_t>(filled), '#').c_str(), step, total, rate, eta);
+  } else {
+    std::snprintf(line, sizeof line, "%s: step %d/%d (%.1f it/s)\n", label_.c_str(), step, total, rate);
+  }
+  std::cerr << line << std::flush;
+}
+
+void Progress::finish() {
+  if (!quiet_ && tty_) std::cerr << "\n";
+}
+
+void install_interrupt_handler() { std::signal(SIGINT, on_interrupt); }
+bool interrupted() { return g_interrupted; }
+
+int run_tool(const std::string& tool, const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const UsageError& e) {
+    std::cerr << tool << ": " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    what = what.substr(0, what.find('\n'));
+    std::cerr << tool << ": " << what << "\n";
+    return 1;
+  }
+}
+
+}  // namespace ddim::cli

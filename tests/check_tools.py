@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""ddim-generate and ddim-invert on the tiny exported model: outputs, names, sidecars, parity with
+diffusers, the latents round trip, and a battery of bad inputs (each: non-zero exit, one line on
+stderr, no output left behind).
+
+    check_tools.py BIN_DIR TINY_FIXTURE_DIR
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import torch
+from PIL import Image
+
+failures = []
+
+
+def check(ok, what):
+    if not ok:
+        failures.append(what)
+        print("FAIL", what)
+
+
+def run(cmd, cwd):
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+
+
+def main():
+    bin_dir, fixture = sys.argv[1], sys.argv[2]
+    gen, inv = os.path.join(bin_dir, "ddim-generate"), os.path.join(bin_dir, "ddim-invert")
+    model = os.path.join(fixture, "model")
+    ref = json.load(open(os.path.join(fixture, "ref", "reference.json")))
+    blob = np.fromfile(os.path.join(fixture, "ref", "reference.bin"), dtype="<f4")
+
+    def ref_tensor(entry):
+        n = int(np.prod(entry["shape"]))
+        return blob[entry["offset"]:entry["offset"] + n].reshape(entry["shape"])
+
+    with tempfile.TemporaryDirectory() as w:
+        # Parity: the PNG of a seed is diffusers' image for that seed, rounded as numpy_to_pil rounds.
+        case = next(c for c in ref["generate"] if c["batch_size"] == 3 and c["eta"] == 0.0)
+        r = run([gen, "--model", model, "-n", "3", "--seed", str(case["seed"]), "--steps", str(case["steps"]),
+                 "-o", "img_%02d.png", "--grid", "grid.png", "-q"], w)
+        check(r.returncode == 0, f"generate: rc {r.returncode} {r.stderr}")
+        expected = np.round(ref_tensor(case["images"]) * 255).astype(np.uint8)
+        for i in range(3):
+            path = os.path.join(w, f"img_{i:02d}.png")
+            check(os.path.exists(path), f"{path} missing")
+            if os.path.exists(path):
+                got = np.asarray(Image.open(path).convert("RGB"))
+                diff = np.abs(got.astype(int) - expected[i].astype(int))
+                check(diff.max() <= 1 and (diff == 0).mean() > 0.99, f"img_{i:02d}.png differs from diffusers by {diff.max()}")
+                side = json.load(open(path + ".json"))
+                check(side["seed"] == case["seed"] and side["steps"] == case["steps"] and side["index"] == i,
+                      f"sidecar of img_{i:02d}.png: {side}")
+                check(side["scheduler_config"]["_class_name"] == "DDIMScheduler", "sidecar scheduler config")
+        check(Image.open(os.path.join(w, "grid.png")).size == (32, 32), "grid of 3 images is 2x2 tiles of 16x16")
+
+        # _<i> naming.
+        r = run([gen, "--model", model, "-n", "2", "--steps", "3", "-o", "out.png", "-q"], w)
+        check(r.returncode == 0 and all(os.path.exists(os.path.join(w, f"out_{i}.png")) for i in range(2)),
+              f"_<i> naming: {os.listdir(w)}")
+
+        # Invert, reconstruct, and generate from the latents: the same forward DDIM, the same image.
+        r = run([inv, "--model", model, "img_00.png", "-o", "lat.pt", "--reconstruct", "back.png", "--steps", "10", "-q"], w)
+        check(r.returncode == 0 and "psnr" in r.stdout, f"invert: rc {r.returncode} {r.stderr} {r.stdout}")
+        lat = torch.load(os.path.join(w, "lat.pt"))
+        check(tuple(lat.shape) == (1, 3, 16, 16) and lat.dtype == torch.float32, f"latents {lat.shape} {lat.dtype}")
+        check(json.load(open(os.path.join(w, "back.png.json")))["psnr_db"] > 0, "reconstruction sidecar has PSNR")
+        r = run([gen, "--model", model, "--latents", "lat.pt", "--steps", "10", "-o", "fromlat.png", "-q"], w)
+        check(r.returncode == 0, f"generate --latents: {r.stderr}")
+        a = np.asarray(Image.open(os.path.join(w, "fromlat.png")))
+        b = np.asarray(Image.open(os.path.join(w, "back.png")))
+        check(np.array_equal(a, b), "generate --latents differs from invert --reconstruct")
+
+        # The bad-input battery.
+        broken = os.path.join(w, "broken_model")
+        shutil.copytree(model, broken)
+        open(os.path.join(broken, "unet", "model.pt"), "w").write("not TorchScript")
+        open(os.path.join(w, "corrupt.png"), "w").write("not an image")
+        Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(os.path.join(w, "big.png"))
+        torch.save(torch.zeros(1, 3, 8, 8), os.path.join(w, "badlat.pt"))
+        cases = [
+            ("missing model folder", [gen, "--model", os.path.join(w, "nope"), "-o", "x1.png"], "x1.png"),
+            ("corrupt model.pt", [gen, "--model", broken, "-o", "x2.png"], "x2.png"),
+            ("missing image", [inv, "--model", model, "nope.png", "-o", "x3.pt"], "x3.pt"),
+            ("corrupt image", [inv, "--model", model, "corrupt.png", "-o", "x4.pt"], "x4.pt"),
+            ("wrong-size image", [inv, "--model", model, "big.png", "-o", "x5.pt"], "x5.pt"),
+            ("--steps 0", [gen, "--model", model, "--steps", "0", "-o", "x6.png"], "x6.png"),
+            ("--steps above training", [gen, "--model", model, "--steps", "1001", "-o", "x7.png"], "x7.png"),
+            ("--eta -1", [gen, "--model", model, "--eta", "-1", "-o", "x8.png"], "x8.png"),
+            ("unknown --set key", [gen, "--model", model, "--set", "no_such_key=1", "-o", "x9.png"], "x9.png"),
+            ("unwritable output folder", [gen, "--model", model, "-o", os.path.join(w, "nodir", "x.png")], None),
+            ("latents of the wrong shape", [gen, "--model", model, "--latents", "badlat.pt", "-o", "x10.png"], "x10.png"),
+        ]
+        for name, cmd, out in cases:
+            before = set(os.listdir(w))
+            r = run(cmd + ["-q"], w)
+            lines = [l for l in r.stderr.splitlines() if l.strip()]
+            check(r.returncode != 0, f"{name}: exit code 0")
+            check(len(lines) == 1, f"{name}: stderr has {len(lines)} lines: {r.stderr!r}")
+            check(set(os.listdir(w)) == before, f"{name}: left {set(os.listdir(w)) - before}")
+            print(f"ok   {name}: exit {r.returncode}: {lines[0] if lines else ''}")
+        r = run([inv, "--model", model, "big.png", "--resize", "-o", "resized.pt", "-q"], w)
+        check(r.returncode == 0, f"--resize: {r.stderr}")
+        r = run([gen, "--help"], w)
+        check(r.returncode == 0 and r.stdout.count("ddim-generate") >= 3, "--help shows two examples")
+    print(f"tool checks: {len(failures)} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
