@@ -45,6 +45,16 @@ class Reference {
   std::string blob_;
 };
 
+// The options of a reference "generate" case.
+ddim::GenerateOptions options_for(const json& c) {
+  ddim::GenerateOptions options;
+  options.batch_size = c.at("batch_size").get<int64_t>();
+  options.eta = c.at("eta").get<double>();
+  options.num_inference_steps = c.at("steps").get<int64_t>();
+  options.seed = c.at("seed").get<uint64_t>();
+  return options;
+}
+
 class Pipelines : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -61,11 +71,7 @@ TEST_F(Pipelines, GenerateMatchesDiffusersDDIMPipeline) {
   int64_t pixels = 0;
   int64_t identical = 0;
   for (const auto& c : Reference::get().doc().at("generate")) {
-    ddim::GenerateOptions options;
-    options.batch_size = c.at("batch_size").get<int64_t>();
-    options.eta = c.at("eta").get<double>();
-    options.num_inference_steps = c.at("steps").get<int64_t>();
-    options.seed = c.at("seed").get<uint64_t>();
+    const auto options = options_for(c);
     const auto result = pipe.generate(options);
     const auto expected = Reference::get().tensor(c.at("images"));
     ASSERT_EQ(result.images.sizes(), expected.sizes());
@@ -178,11 +184,7 @@ TEST_F(Pipelines, Float16ExportRunsInFloat16) {
   EXPECT_EQ(pipe.unet().dtype(), torch::kFloat16);
   double worst = 0;
   for (const auto& c : Reference::get().doc().at("generate")) {
-    ddim::GenerateOptions options;
-    options.batch_size = c.at("batch_size").get<int64_t>();
-    options.eta = c.at("eta").get<double>();
-    options.num_inference_steps = c.at("steps").get<int64_t>();
-    options.seed = c.at("seed").get<uint64_t>();
+    const auto options = options_for(c);
     const auto result = pipe.generate(options);
     EXPECT_EQ(result.initial_latents.scalar_type(), torch::kFloat16);
     worst = std::max(worst, (result.images - Reference::get().tensor(c.at("images"))).abs().max().item<double>());
@@ -202,11 +204,7 @@ TEST_F(Pipelines, GenerateOnCudaMatchesDiffusersOnCpu) {
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   auto pipe = ddim::DDIMPipeline::from_pretrained(cuda_model, torch::Device(torch::kCUDA, 0));
   for (const auto& c : Reference::get().doc().at("generate")) {
-    ddim::GenerateOptions options;
-    options.batch_size = c.at("batch_size").get<int64_t>();
-    options.eta = c.at("eta").get<double>();
-    options.num_inference_steps = c.at("steps").get<int64_t>();
-    options.seed = c.at("seed").get<uint64_t>();
+    const auto options = options_for(c);
     const auto result = pipe.generate(options);
     const double err = (result.images - Reference::get().tensor(c.at("images"))).abs().max().item<double>();
     std::cout << "[ pipeline ] CUDA eta " << options.eta << " batch " << options.batch_size << ": worst |difference| "

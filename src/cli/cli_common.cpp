@@ -58,6 +58,20 @@ CLI::Validator between(double low, double high) {
       "NUMBER");
 }
 
+void add_common_flags(CLI::App& app, CommonFlags& flags) {
+  app.add_option("--model", flags.model,
+                 "model folder from scripts/export_unet.py (default: $DDIM_MODEL, else the embedded digits model)");
+  app.add_option("--device", flags.device, "auto, cpu or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->capture_default_str();
+  app.add_option("--dtype", flags.dtype, "float32, float16 or bfloat16 (the model must be exported for it)")
+      ->check(CLI::IsMember({"float32", "float16", "bfloat16"}))
+      ->capture_default_str();
+  app.add_option("--set", flags.sets,
+                 "override a scheduler config key, KEY=VALUE (repeatable), e.g. --set timestep_spacing=trailing");
+  app.add_flag("-q,--quiet", flags.quiet, "no progress output");
+}
+
 int parse(CLI::App& app, const std::string& tool, int argc, char** argv) {
   try {
     app.parse(argc, argv);
@@ -77,8 +91,9 @@ std::filesystem::path resolve_model(const std::string& flag, const char* argv0) 
   }
   if (const char* env = std::getenv("DDIM_MODEL"); env && *env) return env;
   const auto dir = exe_dir(argv0);
-  for (const auto& candidate : {dir / ".." / "share" / "ddim" / "models" / "digits", dir / ".." / ".." / "models" / "digits",
-                                std::filesystem::path(DDIM_SOURCE_DIR) / "models" / "digits"}) {
+  for (const auto& candidate :
+       {dir / ".." / "share" / "ddim" / "models" / "digits", dir / ".." / ".." / "models" / "digits",
+        std::filesystem::path(DDIM_SOURCE_DIR) / "models" / "digits"}) {
     if (std::filesystem::exists(candidate / "unet" / "model.pt")) return std::filesystem::weakly_canonical(candidate);
   }
   throw ddim::ConfigError("no model given and no embedded model found; pass --model DIR or set DDIM_MODEL");
@@ -169,7 +184,9 @@ nlohmann::json base_record(const std::string& tool, const std::filesystem::path&
 }
 
 Progress::Progress(std::string label, bool quiet)
-    : label_(std::move(label)), quiet_(quiet), tty_(isatty(fileno(stderr)) != 0),
+    : label_(std::move(label)),
+      quiet_(quiet),
+      tty_(isatty(fileno(stderr)) != 0),
       start_(std::chrono::steady_clock::now()) {}
 
 void Progress::update(int step, int total) {

@@ -3,14 +3,14 @@
 // What ddim-generate and ddim-invert share: finding the model, devices and dtypes, --set, the
 // progress display, sidecars, output names, Ctrl-C, and turning errors into exit codes.
 
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -29,12 +29,22 @@ CLI::Validator between(double low, double high);
 // prints them and returns 0; returns -1 to go on.
 int parse(CLI::App& app, const std::string& tool, int argc, char** argv);
 
+// The flags both tools take.
+struct CommonFlags {
+  std::string model;
+  std::string device = "auto";
+  std::string dtype = "float32";
+  std::vector<std::string> sets;
+  bool quiet = false;
+};
+void add_common_flags(CLI::App& app, CommonFlags& flags);
+
 // --model, else $DDIM_MODEL, else the embedded model: <exe>/../share/ddim/models/digits (install
 // tree), <exe>/../../models/digits (build tree), then the source tree's models/digits.
 std::filesystem::path resolve_model(const std::string& flag, const char* argv0);
 
-torch::Device parse_device(const std::string& name);       // auto | cpu | cuda
-torch::ScalarType parse_dtype(const std::string& name);    // float32 | float16 | bfloat16
+torch::Device parse_device(const std::string& name);     // auto | cpu | cuda
+torch::ScalarType parse_dtype(const std::string& name);  // float32 | float16 | bfloat16
 std::string dtype_name(torch::ScalarType dtype);
 
 // Applies KEY=VALUE overrides to a scheduler config (VALUE is JSON if it parses, else a string).

@@ -1,6 +1,5 @@
 // ddim-generate: DDIM sampling from an exported UNet2DModel to PNG files.
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 #include <random>
 
@@ -23,27 +22,24 @@ int main(int argc, char** argv) {
   CLI::App app{"ddim-generate: turn Gaussian noise into images with DDIM, exactly as diffusers' DDIMPipeline does."};
   app.footer(kExamples);
   app.set_version_flag("--version", [] { return ddim::build_info(); });
-  std::string model_flag, output = "ddim.png", grid, latents_path, device_name = "auto", dtype_name = "float32";
+  std::string output = "ddim.png", grid, latents_path;
   int64_t steps = 50, batch = 1;
   double eta = 0;
   std::optional<uint64_t> seed;
-  std::vector<std::string> sets;
-  bool quiet = false;
-  app.add_option("--model", model_flag, "model folder from scripts/export_unet.py (default: $DDIM_MODEL, else the embedded digits model)");
   app.add_option("--steps", steps, "number of inference steps")->check(ddim::cli::at_least(1))->capture_default_str();
-  app.add_option("--eta", eta, "noise weight: 0 = DDIM, 1 = DDPM-like")->check(ddim::cli::between(0.0, 1.0))->capture_default_str();
+  app.add_option("--eta", eta, "noise weight: 0 = DDIM, 1 = DDPM-like")
+      ->check(ddim::cli::between(0.0, 1.0))
+      ->capture_default_str();
   app.add_option("--seed", seed, "seed of the noise (random when absent; printed and recorded)");
   app.add_option("-n,--batch-size", batch, "number of images")->check(ddim::cli::at_least(1))->capture_default_str();
-  app.add_option("-o,--output", output, "PNG path; with several images a printf pattern (img_%03d.png) or _<i> before the extension")
+  app.add_option("-o,--output", output,
+                 "PNG path; with several images a printf pattern (img_%03d.png) or _<i> before the extension")
       ->capture_default_str();
   app.add_option("--grid", grid, "also write one PNG tiling the batch");
-  app.add_option("--latents", latents_path, "start from saved latents [B, C, H, W] (a .pt from ddim-invert or torch.save)");
-  app.add_option("--device", device_name, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
-  app.add_option("--dtype", dtype_name, "float32, float16 or bfloat16 (the model must be exported for it)")
-      ->check(CLI::IsMember({"float32", "float16", "bfloat16"}))
-      ->capture_default_str();
-  app.add_option("--set", sets, "override a scheduler config key, KEY=VALUE (repeatable), e.g. --set timestep_spacing=trailing");
-  app.add_flag("-q,--quiet", quiet, "no progress output");
+  app.add_option("--latents", latents_path,
+                 "start from saved latents [B, C, H, W] (a .pt from ddim-invert or torch.save)");
+  ddim::cli::CommonFlags common;
+  ddim::cli::add_common_flags(app, common);
   if (const int code = ddim::cli::parse(app, "ddim-generate", argc, argv); code >= 0) return code;
 
   return ddim::cli::run_tool("ddim-generate", [&] {
@@ -51,17 +47,19 @@ int main(int argc, char** argv) {
     const auto names = ddim::cli::output_names(output, latents_path.empty() ? batch : 1);
     ddim::cli::check_writable(names);
     if (!grid.empty()) ddim::cli::check_writable({grid});
-    const auto model = ddim::cli::resolve_model(model_flag, argv[0]);
-    const auto device = ddim::cli::parse_device(device_name);
-    const auto dtype = ddim::cli::parse_dtype(dtype_name);
+    const auto model = ddim::cli::resolve_model(common.model, argv[0]);
+    const auto device = ddim::cli::parse_device(common.device);
+    const auto dtype = ddim::cli::parse_dtype(common.dtype);
     std::optional<torch::Tensor> latents;
     if (!latents_path.empty()) {
       latents = ddim::load_tensor(latents_path);
-      if (latents->dim() != 4) throw ddim::cli::UsageError("--latents " + latents_path + ": expected [B, C, H, W] latents");
+      if (latents->dim() != 4)
+        throw ddim::cli::UsageError("--latents " + latents_path + ": expected [B, C, H, W] latents");
       batch = latents->size(0);
     }
     nlohmann::json applied = nlohmann::json::object();
-    const auto config = ddim::cli::apply_overrides(ddim::read_scheduler_config(model), sets, "DDIMScheduler", &applied);
+    const auto config =
+        ddim::cli::apply_overrides(ddim::read_scheduler_config(model), common.sets, "DDIMScheduler", &applied);
     std::shared_ptr<ddim::UNet> unet = ddim::load_unet(model, device, dtype);
     ddim::DDIMPipeline pipe(unet, config);
 
@@ -71,12 +69,12 @@ int main(int argc, char** argv) {
     options.eta = eta;
     options.latents = latents;
     if (!latents) options.seed = seed ? *seed : (uint64_t{std::random_device{}()} << 32) | std::random_device{}();
-    ddim::cli::Progress progress("ddim-generate", quiet);
+    ddim::cli::Progress progress("ddim-generate", common.quiet);
     options.callback = [&](int step, int total, const torch::Tensor&) {
       progress.update(step, total);
       return !ddim::cli::interrupted();
     };
-    if (!quiet && options.seed) std::cerr << "ddim-generate: seed " << *options.seed << "\n";
+    if (!common.quiet && options.seed) std::cerr << "ddim-generate: seed " << *options.seed << "\n";
     const auto result = pipe.generate(options);
     progress.finish();
     if (result.cancelled) {
@@ -85,8 +83,8 @@ int main(int argc, char** argv) {
     }
 
     auto record = ddim::cli::base_record("ddim-generate", model, device.str(), dtype);
-    record["scheduler_config"] = nlohmann::json::parse(ddim::scheduler_from_config(config, "DDIMScheduler")->config_json(),
-                                                       nullptr, false);
+    record["scheduler_config"] =
+        nlohmann::json::parse(ddim::scheduler_from_config(config, "DDIMScheduler")->config_json(), nullptr, false);
     record["set"] = applied;
     record["steps"] = steps;
     record["eta"] = eta;
@@ -98,13 +96,13 @@ int main(int argc, char** argv) {
       ddim::write_png(outputs[static_cast<size_t>(i)], result.images[i]);
       record["index"] = i;
       ddim::cli::write_sidecar(outputs[static_cast<size_t>(i)], record);
-      if (!quiet) std::cout << outputs[static_cast<size_t>(i)].string() << "\n";
+      if (!common.quiet) std::cout << outputs[static_cast<size_t>(i)].string() << "\n";
     }
     if (!grid.empty()) {
       ddim::write_png(grid, ddim::image_grid(result.images));
       record.erase("index");
       ddim::cli::write_sidecar(grid, record);
-      if (!quiet) std::cout << grid << "\n";
+      if (!common.quiet) std::cout << grid << "\n";
     }
     return 0;
   });

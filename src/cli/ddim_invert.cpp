@@ -1,6 +1,5 @@
 // ddim-invert: images -> the latent noise DDIM (or DPM-Solver) sampling would turn into them.
 #include <CLI/CLI.hpp>
-
 #include <iomanip>
 #include <iostream>
 
@@ -25,42 +24,40 @@ int main(int argc, char** argv) {
   app.footer(kExamples);
   app.set_version_flag("--version", [] { return ddim::build_info(); });
   std::vector<std::string> inputs;
-  std::string model_flag, output = "latents.pt", reconstruct, scheduler = "ddim", device_name = "auto",
-                          dtype_name = "float32";
+  std::string output = "latents.pt", reconstruct, scheduler = "ddim";
   int64_t steps = 50;
-  std::vector<std::string> sets;
-  bool resize = false, quiet = false;
+  bool resize = false;
   app.add_option("images", inputs, "input images (PNG, JPEG, BMP, TGA, GIF)")->required();
-  app.add_option("--model", model_flag, "model folder from scripts/export_unet.py (default: $DDIM_MODEL, else the embedded digits model)");
   app.add_option("--steps", steps, "number of inversion steps")->check(ddim::cli::at_least(1))->capture_default_str();
-  app.add_option("--scheduler", scheduler, "ddim (DDIMInverseScheduler) or dpmsolver (DPMSolverMultistepInverseScheduler)")
+  app.add_option("--scheduler", scheduler,
+                 "ddim (DDIMInverseScheduler) or dpmsolver (DPMSolverMultistepInverseScheduler)")
       ->check(CLI::IsMember({"ddim", "dpmsolver"}))
       ->capture_default_str();
-  app.add_option("-o,--output", output, "latents [B, C, H, W] float32, a file Python's torch.load reads")->capture_default_str();
-  app.add_option("--reconstruct", reconstruct, "sample the latents back with the forward scheduler into this PNG (pattern or _<i> for several) and print MSE and PSNR");
-  app.add_flag("--resize", resize, "resize images to the model's size (Catmull-Rom enlarging, Mitchell shrinking)");
-  app.add_option("--device", device_name, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
-  app.add_option("--dtype", dtype_name, "float32, float16 or bfloat16 (the model must be exported for it)")
-      ->check(CLI::IsMember({"float32", "float16", "bfloat16"}))
+  app.add_option("-o,--output", output, "latents [B, C, H, W] float32, a file Python's torch.load reads")
       ->capture_default_str();
-  app.add_option("--set", sets, "override a scheduler config key, KEY=VALUE (repeatable)");
-  app.add_flag("-q,--quiet", quiet, "no progress output");
+  app.add_option("--reconstruct", reconstruct,
+                 "sample the latents back with the forward scheduler into this PNG (pattern or _<i> for several) and "
+                 "print MSE and PSNR");
+  app.add_flag("--resize", resize, "resize images to the model's size (Catmull-Rom enlarging, Mitchell shrinking)");
+  ddim::cli::CommonFlags common;
+  ddim::cli::add_common_flags(app, common);
   if (const int code = ddim::cli::parse(app, "ddim-invert", argc, argv); code >= 0) return code;
 
   return ddim::cli::run_tool("ddim-invert", [&] {
     ddim::cli::install_interrupt_handler();
     const auto count = static_cast<int64_t>(inputs.size());
-    const auto rec_names = reconstruct.empty() ? std::vector<std::filesystem::path>{}
-                                               : ddim::cli::output_names(reconstruct, count);
+    const auto rec_names =
+        reconstruct.empty() ? std::vector<std::filesystem::path>{} : ddim::cli::output_names(reconstruct, count);
     ddim::cli::check_writable({output});
     ddim::cli::check_writable(rec_names);
-    const auto model = ddim::cli::resolve_model(model_flag, argv[0]);
-    const auto device = ddim::cli::parse_device(device_name);
-    const auto dtype = ddim::cli::parse_dtype(dtype_name);
+    const auto model = ddim::cli::resolve_model(common.model, argv[0]);
+    const auto device = ddim::cli::parse_device(common.device);
+    const auto dtype = ddim::cli::parse_dtype(common.dtype);
     const auto kind = scheduler == "ddim" ? ddim::InverseScheduler::kDDIM : ddim::InverseScheduler::kDPMSolver;
     const char* inverse_class = scheduler == "ddim" ? "DDIMInverseScheduler" : "DPMSolverMultistepInverseScheduler";
     nlohmann::json applied = nlohmann::json::object();
-    const auto config = ddim::cli::apply_overrides(ddim::read_scheduler_config(model), sets, inverse_class, &applied);
+    const auto config =
+        ddim::cli::apply_overrides(ddim::read_scheduler_config(model), common.sets, inverse_class, &applied);
     std::shared_ptr<ddim::UNet> unet = ddim::load_unet(model, device, dtype);
     const auto& cfg = unet->config();
 
@@ -83,7 +80,7 @@ int main(int argc, char** argv) {
     ddim::InversionPipeline pipe(unet, config, kind);
     ddim::InvertOptions options;
     options.num_inference_steps = steps;
-    ddim::cli::Progress progress("ddim-invert", quiet);
+    ddim::cli::Progress progress("ddim-invert", common.quiet);
     options.callback = [&](int step, int total, const torch::Tensor&) {
       progress.update(step, total);
       return !ddim::cli::interrupted();
@@ -103,10 +100,10 @@ int main(int argc, char** argv) {
     record["resize"] = resize;
     ddim::save_tensor(output, latents.to(torch::kFloat32));
     ddim::cli::write_sidecar(output, record);
-    if (!quiet) std::cout << output << "\n";
+    if (!common.quiet) std::cout << output << "\n";
 
     if (!reconstruct.empty()) {
-      ddim::cli::Progress back("reconstruct", quiet);
+      ddim::cli::Progress back("reconstruct", common.quiet);
       options.callback = [&](int step, int total, const torch::Tensor&) {
         back.update(step, total);
         return !ddim::cli::interrupted();
