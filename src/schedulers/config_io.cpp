@@ -183,19 +183,16 @@ const std::set<std::string>& known_foreign_keys() {
                                           "beta_schedule",
                                           "trained_betas",
                                           "rho",
-                                          "use_beta_sigmas",
                                           "sigma_schedule",
                                           "final_sigma_zero",
                                           "timestep_scaling",
                                           "original_inference_steps",
                                           "snr_shift_scale",
-                                          "use_dynamic_shifting",
                                           "base_shift",
                                           "max_shift",
                                           "base_image_seq_len",
                                           "max_image_seq_len",
-                                          "stochastic_sampling",
-                                          "variance_type"};
+                                          "stochastic_sampling"};
   return keys;
 }
 
