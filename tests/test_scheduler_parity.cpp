@@ -14,6 +14,10 @@ namespace {
 using ddim::test::GoldenData;
 using nlohmann::json;
 
+// The golden data is made with LibTorch's AVX2 kernels (scripts/make_golden.py says why): use the
+// same ones here, whatever this CPU offers. Set before the first tensor op, when ATen reads it.
+const bool kKernelsPinned = [] { return setenv("ATEN_CPU_CAPABILITY", "avx2", /*overwrite=*/1) == 0; }();
+
 constexpr double kTolerance = 1e-5;  // relative to the reference's scale, float32
 
 // JSON as Python writes it: the bare -Infinity / Infinity / NaN become strings.
@@ -126,6 +130,7 @@ double replay(const json& c, torch::Device device, torch::ScalarType dtype, doub
 }
 
 void replay_all(torch::Device device, bool non_contiguous = false) {
+  ASSERT_TRUE(kKernelsPinned) << "could not set ATEN_CPU_CAPABILITY";
   const auto& doc = GoldenData::get().doc();
   Worst worst;
   int ok = 0;
