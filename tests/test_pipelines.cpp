@@ -144,7 +144,7 @@ TEST_F(Pipelines, GivenLatentsAreUsedAndCheckedForShape) {
   try {
     pipe.generate(options);
     ADD_FAILURE() << "wrong-shape latents accepted";
-  } catch (const std::invalid_argument& e) {
+  } catch (const ddim::UsageError& e) {
     EXPECT_NE(std::string(e.what()).find("[1, 3, 8, 8]"), std::string::npos) << e.what();
   }
 }

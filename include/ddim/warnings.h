@@ -3,6 +3,8 @@
 #include <functional>
 #include <string>
 
+#include "ddim/export.h"
+
 namespace ddim {
 
 // Where the library's warnings go (for example unknown keys in a scheduler config, ignored as
@@ -10,9 +12,9 @@ namespace ddim {
 using WarningHandler = std::function<void(const std::string& message)>;
 
 // Installs a handler and returns the previous one; an empty handler silences warnings.
-WarningHandler set_warning_handler(WarningHandler handler);
+DDIM_API WarningHandler set_warning_handler(WarningHandler handler);
 
 // Sends one warning to the current handler.
-void warn(const std::string& message);
+DDIM_API void warn(const std::string& message);
 
 }  // namespace ddim

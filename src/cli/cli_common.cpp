@@ -1,4 +1,4 @@
-#include "cli/cli_common.h"
+#include "cli_common.h"
 
 #include <unistd.h>
 
@@ -8,9 +8,6 @@
 #include <cstdlib>
 #include <iostream>
 #include <sstream>
-
-#include "ddim/ddim.h"
-#include "schedulers/config_io.h"
 
 namespace ddim::cli {
 namespace {
@@ -86,7 +83,7 @@ int parse(CLI::App& app, const std::string& tool, int argc, char** argv) {
 
 std::filesystem::path resolve_model(const std::string& flag, const char* argv0) {
   if (!flag.empty()) {
-    if (!std::filesystem::is_directory(flag)) throw ddim::ConfigError("model folder " + flag + " not found");
+    if (!std::filesystem::is_directory(flag)) throw ConfigError("model folder " + flag + " not found");
     return flag;
   }
   if (const char* env = std::getenv("DDIM_MODEL"); env && *env) return env;
@@ -96,50 +93,28 @@ std::filesystem::path resolve_model(const std::string& flag, const char* argv0) 
         std::filesystem::path(DDIM_SOURCE_DIR) / "models" / "digits"}) {
     if (std::filesystem::exists(candidate / "unet" / "model.pt")) return std::filesystem::weakly_canonical(candidate);
   }
-  throw ddim::ConfigError("no model given and no embedded model found; pass --model DIR or set DDIM_MODEL");
+  throw ConfigError("no model given and no embedded model found; pass --model DIR or set DDIM_MODEL");
 }
 
 torch::Device parse_device(const std::string& name) {
   if (name == "cpu") return torch::kCPU;
   if (name == "cuda") {
-    if (!torch::cuda::is_available()) throw std::runtime_error("--device cuda: no CUDA device is available");
+    if (!torch::cuda::is_available()) throw ConfigError("--device cuda: no CUDA device is available");
     return torch::Device(torch::kCUDA, 0);
   }
   return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
 }
 
-torch::ScalarType parse_dtype(const std::string& name) {
-  if (name == "float16") return torch::kFloat16;
-  if (name == "bfloat16") return torch::kBFloat16;
-  return torch::kFloat32;
+std::vector<ConfigOverride> parse_overrides(const std::vector<std::string>& sets) {
+  std::vector<ConfigOverride> overrides;
+  for (const auto& item : sets) overrides.push_back(ConfigOverride::parse(item));
+  return overrides;
 }
 
-std::string dtype_name(torch::ScalarType dtype) {
-  return dtype == torch::kFloat16 ? "float16" : dtype == torch::kBFloat16 ? "bfloat16" : "float32";
-}
-
-std::string apply_overrides(const std::string& config_json, const std::vector<std::string>& sets,
-                            const std::string& class_name, nlohmann::json* applied) {
-  // The keys the class takes, as its own config_json() lists them.
-  const auto known = config::parse_json(scheduler_from_config(config_json, class_name)->config_json(), class_name);
-  auto config = config::parse_json(config_json, "scheduler config");
-  for (const auto& item : sets) {
-    const auto eq = item.find('=');
-    if (eq == std::string::npos || eq == 0) throw UsageError("--set " + item + ": expected KEY=VALUE");
-    const std::string key = item.substr(0, eq);
-    const std::string text = item.substr(eq + 1);
-    if (!known.contains(key)) {
-      throw UsageError("--set " + key + ": " + class_name + " has no config key '" + key + "'");
-    }
-    auto value = nlohmann::json::parse(text, nullptr, false);
-    if (value.is_discarded()) value = text;
-    config[key] = value;
-    (*applied)[key] = value;
-  }
-  if (sets.empty()) return config_json;
-  const auto text = config::dump_json(config);
-  scheduler_from_config(text, class_name);  // a bad value fails now, naming the key
-  return text;
+nlohmann::json overrides_record(const std::vector<ConfigOverride>& overrides) {
+  nlohmann::json record = nlohmann::json::object();
+  for (const auto& o : overrides) record[o.key] = nlohmann::json::parse(o.value_json);
+  return record;
 }
 
 std::vector<std::filesystem::path> output_names(const std::string& path, int64_t count) {
@@ -210,8 +185,14 @@ void Progress::finish() {
   if (!quiet_ && tty_) std::cerr << "\n";
 }
 
+StepCallback Progress::callback() {
+  return [this](int step, int total, const torch::Tensor&) {
+    update(step, total);
+    return !g_interrupted;
+  };
+}
+
 void install_interrupt_handler() { std::signal(SIGINT, on_interrupt); }
-bool interrupted() { return g_interrupted; }
 
 int run_tool(const std::string& tool, const std::function<int()>& body) {
   try {

@@ -14,12 +14,9 @@
 #include <string>
 #include <vector>
 
-namespace ddim::cli {
+#include "ddim/ddim.h"
 
-// A bad flag value found after parsing: exit code 2, like a parse error.
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+namespace ddim::cli {
 
 // Flag checks with one-line messages.
 CLI::Validator at_least(int64_t minimum);
@@ -43,14 +40,12 @@ void add_common_flags(CLI::App& app, CommonFlags& flags);
 // tree), <exe>/../../models/digits (build tree), then the source tree's models/digits.
 std::filesystem::path resolve_model(const std::string& flag, const char* argv0);
 
-torch::Device parse_device(const std::string& name);     // auto | cpu | cuda
-torch::ScalarType parse_dtype(const std::string& name);  // float32 | float16 | bfloat16
-std::string dtype_name(torch::ScalarType dtype);
+torch::Device parse_device(const std::string& name);  // auto | cpu | cuda
 
-// Applies KEY=VALUE overrides to a scheduler config (VALUE is JSON if it parses, else a string).
-// Keys must be ones `class_name` takes; otherwise UsageError naming the key.
-std::string apply_overrides(const std::string& config_json, const std::vector<std::string>& sets,
-                            const std::string& class_name, nlohmann::json* applied);
+// The --set KEY=VALUE flags as library overrides (UsageError naming a malformed one), and as the
+// sidecar records them: {KEY: VALUE}.
+std::vector<ConfigOverride> parse_overrides(const std::vector<std::string>& sets);
+nlohmann::json overrides_record(const std::vector<ConfigOverride>& overrides);
 
 // One name per image: a printf pattern in PATH (img_%03d.png) takes the index; otherwise, with more
 // than one image, _<i> goes before the extension.
@@ -71,6 +66,8 @@ class Progress {
   Progress(std::string label, bool quiet);
   void update(int step, int total);
   void finish();
+  // A step callback that updates this display and stops the run after Ctrl-C.
+  StepCallback callback();
 
  private:
   std::string label_;
@@ -81,9 +78,8 @@ class Progress {
 
 // Ctrl-C sets a flag the step callbacks read; the run then stops between steps.
 void install_interrupt_handler();
-bool interrupted();
 
-// Runs body(); maps exceptions to one line on stderr and an exit code (usage 2, else 1).
+// Runs body(); maps exceptions to one line on stderr and an exit code (UsageError 2, else 1).
 int run_tool(const std::string& tool, const std::function<int()>& body);
 
 }  // namespace ddim::cli

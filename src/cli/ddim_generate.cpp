@@ -1,9 +1,8 @@
 // ddim-generate: DDIM sampling from an exported UNet2DModel to PNG files.
 #include <CLI/CLI.hpp>
 #include <iostream>
-#include <random>
 
-#include "cli/cli_common.h"
+#include "cli_common.h"
 #include "ddim/ddim.h"
 
 namespace {
@@ -49,31 +48,27 @@ int main(int argc, char** argv) {
     if (!grid.empty()) ddim::cli::check_writable({grid});
     const auto model = ddim::cli::resolve_model(common.model, argv[0]);
     const auto device = ddim::cli::parse_device(common.device);
-    const auto dtype = ddim::cli::parse_dtype(common.dtype);
+    const auto dtype = ddim::dtype_from_name(common.dtype);
     std::optional<torch::Tensor> latents;
     if (!latents_path.empty()) {
       latents = ddim::load_tensor(latents_path);
-      if (latents->dim() != 4)
-        throw ddim::cli::UsageError("--latents " + latents_path + ": expected [B, C, H, W] latents");
+      if (latents->dim() != 4) throw ddim::UsageError("--latents " + latents_path + ": expected [B, C, H, W] latents");
       batch = latents->size(0);
     }
-    nlohmann::json applied = nlohmann::json::object();
-    const auto config =
-        ddim::cli::apply_overrides(ddim::read_scheduler_config(model), common.sets, "DDIMScheduler", &applied);
+    const auto overrides = ddim::cli::parse_overrides(common.sets);
+    const auto scheduler =
+        ddim::scheduler_from_config_as<ddim::DDIMScheduler>(ddim::read_scheduler_config(model), overrides);
     std::shared_ptr<ddim::UNet> unet = ddim::load_unet(model, device, dtype);
-    ddim::DDIMPipeline pipe(unet, config);
+    ddim::DDIMPipeline pipe(unet, *scheduler);
 
     ddim::GenerateOptions options;
     options.batch_size = batch;
     options.num_inference_steps = steps;
     options.eta = eta;
     options.latents = latents;
-    if (!latents) options.seed = seed ? *seed : (uint64_t{std::random_device{}()} << 32) | std::random_device{}();
+    if (!latents) options.seed = seed ? *seed : ddim::random_seed();
     ddim::cli::Progress progress("ddim-generate", common.quiet);
-    options.callback = [&](int step, int total, const torch::Tensor&) {
-      progress.update(step, total);
-      return !ddim::cli::interrupted();
-    };
+    options.callback = progress.callback();
     if (!common.quiet && options.seed) std::cerr << "ddim-generate: seed " << *options.seed << "\n";
     const auto result = pipe.generate(options);
     progress.finish();
@@ -83,9 +78,8 @@ int main(int argc, char** argv) {
     }
 
     auto record = ddim::cli::base_record("ddim-generate", model, device.str(), dtype);
-    record["scheduler_config"] =
-        nlohmann::json::parse(ddim::scheduler_from_config(config, "DDIMScheduler")->config_json(), nullptr, false);
-    record["set"] = applied;
+    record["scheduler_config"] = nlohmann::json::parse(scheduler->config_json(), nullptr, false);
+    record["set"] = ddim::cli::overrides_record(overrides);
     record["steps"] = steps;
     record["eta"] = eta;
     record["batch_size"] = batch;

@@ -3,7 +3,7 @@
 #include <iomanip>
 #include <iostream>
 
-#include "cli/cli_common.h"
+#include "cli_common.h"
 #include "ddim/ddim.h"
 
 namespace {
@@ -52,12 +52,13 @@ int main(int argc, char** argv) {
     ddim::cli::check_writable(rec_names);
     const auto model = ddim::cli::resolve_model(common.model, argv[0]);
     const auto device = ddim::cli::parse_device(common.device);
-    const auto dtype = ddim::cli::parse_dtype(common.dtype);
+    const auto dtype = ddim::dtype_from_name(common.dtype);
     const auto kind = scheduler == "ddim" ? ddim::InverseScheduler::kDDIM : ddim::InverseScheduler::kDPMSolver;
-    const char* inverse_class = scheduler == "ddim" ? "DDIMInverseScheduler" : "DPMSolverMultistepInverseScheduler";
-    nlohmann::json applied = nlohmann::json::object();
-    const auto config =
-        ddim::cli::apply_overrides(ddim::read_scheduler_config(model), common.sets, inverse_class, &applied);
+    // Both schedulers of the pair, each built once from the model's config with the overrides.
+    const auto overrides = ddim::cli::parse_overrides(common.sets);
+    const auto config = ddim::read_scheduler_config(model);
+    const auto inverse = ddim::scheduler_from_config(config, ddim::inverse_class_name(kind), overrides);
+    const auto forward = ddim::scheduler_from_config(config, ddim::forward_class_name(kind), overrides);
     std::shared_ptr<ddim::UNet> unet = ddim::load_unet(model, device, dtype);
     const auto& cfg = unet->config();
 
@@ -66,10 +67,10 @@ int main(int argc, char** argv) {
       auto image = ddim::read_image(path);
       if (image.size(0) != cfg.sample_height || image.size(1) != cfg.sample_width) {
         if (!resize) {
-          throw ddim::cli::UsageError("image " + path + " is " + std::to_string(image.size(1)) + "x" +
-                                      std::to_string(image.size(0)) + ", the model takes " +
-                                      std::to_string(cfg.sample_width) + "x" + std::to_string(cfg.sample_height) +
-                                      " (pass --resize)");
+          throw ddim::UsageError("image " + path + " is " + std::to_string(image.size(1)) + "x" +
+                                 std::to_string(image.size(0)) + ", the model takes " +
+                                 std::to_string(cfg.sample_width) + "x" + std::to_string(cfg.sample_height) +
+                                 " (pass --resize)");
         }
         image = ddim::resize_image(image, cfg.sample_height, cfg.sample_width);
       }
@@ -77,14 +78,11 @@ int main(int argc, char** argv) {
     }
     const auto batch = torch::stack(images);
 
-    ddim::InversionPipeline pipe(unet, config, kind);
+    ddim::InversionPipeline pipe(unet, *inverse, *forward);
     ddim::InvertOptions options;
     options.num_inference_steps = steps;
     ddim::cli::Progress progress("ddim-invert", common.quiet);
-    options.callback = [&](int step, int total, const torch::Tensor&) {
-      progress.update(step, total);
-      return !ddim::cli::interrupted();
-    };
+    options.callback = progress.callback();
     const auto latents = pipe.invert(batch, options);
     progress.finish();
     if (!latents.defined()) {
@@ -94,8 +92,8 @@ int main(int argc, char** argv) {
 
     auto record = ddim::cli::base_record("ddim-invert", model, device.str(), dtype);
     record["inputs"] = inputs;
-    record["scheduler"] = inverse_class;
-    record["set"] = applied;
+    record["scheduler"] = inverse->class_name();
+    record["set"] = ddim::cli::overrides_record(overrides);
     record["steps"] = steps;
     record["resize"] = resize;
     ddim::save_tensor(output, latents.to(torch::kFloat32));
@@ -104,10 +102,7 @@ int main(int argc, char** argv) {
 
     if (!reconstruct.empty()) {
       ddim::cli::Progress back("reconstruct", common.quiet);
-      options.callback = [&](int step, int total, const torch::Tensor&) {
-        back.update(step, total);
-        return !ddim::cli::interrupted();
-      };
+      options.callback = back.callback();
       const auto rec = pipe.reconstruct(latents, options, batch);
       back.finish();
       if (rec.cancelled) {

@@ -1,11 +1,11 @@
 #include "ddim/io/image.h"
 
 #include <cmath>
-#include <stdexcept>
+#include <sstream>
 #include <string>
 
-#include "ddim/io/tensor_file.h"
-#include "ddim/io_error.h"
+#include "ddim/errors.h"
+#include "ddim/io/files.h"
 
 // stb's implementations, private to this file.
 #define STB_IMAGE_STATIC
@@ -55,8 +55,7 @@ torch::Tensor convert_channels(const torch::Tensor& image, int64_t channels) {
     if (channels == 3) return rgb;
     return torch::cat({rgb, torch::ones_like(rgb.slice(2, 0, 1))}, 2);
   }
-  throw std::invalid_argument("cannot convert an image with " + std::to_string(c) + " channels to " +
-                              std::to_string(channels));
+  throw UsageError("cannot convert an image with " + std::to_string(c) + " channels to " + std::to_string(channels));
 }
 
 torch::Tensor resize_image(const torch::Tensor& image, int64_t height, int64_t width) {
@@ -65,20 +64,26 @@ torch::Tensor resize_image(const torch::Tensor& image, int64_t height, int64_t w
   const int ok = stbir_resize_float(in.data_ptr<float>(), static_cast<int>(in.size(1)), static_cast<int>(in.size(0)), 0,
                                     out.data_ptr<float>(), static_cast<int>(width), static_cast<int>(height), 0,
                                     static_cast<int>(in.size(2)));
-  if (!ok) throw std::runtime_error("image resize failed");
+  if (!ok) {
+    throw IOError("cannot resize a " + std::to_string(in.size(1)) + "x" + std::to_string(in.size(0)) + " image to " +
+                  std::to_string(width) + "x" + std::to_string(height));
+  }
   return out.clamp(0, 1);
+}
+
+torch::Tensor images_to_uint8(const torch::Tensor& images) {
+  return (images.to(torch::kCPU, torch::kFloat32) * 255).round().clamp(0, 255).to(torch::kUInt8);
 }
 
 void write_png(const std::filesystem::path& path, const torch::Tensor& image) {
   if (image.dim() != 3 || image.size(2) < 1 || image.size(2) > 4) {
-    throw std::invalid_argument("write_png: image must be [H, W, C] with C in 1..4");
+    std::ostringstream shape;
+    shape << image.sizes();
+    throw UsageError("cannot write " + path.string() + ": an image of shape " + shape.str() +
+                     " is not [H, W, C] with C in 1..4");
   }
-  const auto bytes = image.scalar_type() == torch::kUInt8 ? image.contiguous()
-                                                           : (image.to(torch::kCPU, torch::kFloat32) * 255)
-                                                                 .round()
-                                                                 .clamp(0, 255)
-                                                                 .to(torch::kUInt8)
-                                                                 .contiguous();
+  const auto bytes =
+      (image.scalar_type() == torch::kUInt8 ? image.to(torch::kCPU) : images_to_uint8(image)).contiguous();
   std::string png;
   const auto append = [](void* ctx, void* data, int size) {
     static_cast<std::string*>(ctx)->append(static_cast<const char*>(data), static_cast<size_t>(size));
@@ -100,7 +105,9 @@ torch::Tensor image_grid(const torch::Tensor& images, int64_t columns) {
   const int64_t w = images.size(2);
   auto grid = torch::zeros({rows * h, columns * w, images.size(3)}, images.options());
   for (int64_t i = 0; i < b; ++i) {
-    grid.slice(0, (i / columns) * h, (i / columns + 1) * h).slice(1, (i % columns) * w, (i % columns + 1) * w).copy_(images[i]);
+    grid.slice(0, (i / columns) * h, (i / columns + 1) * h)
+        .slice(1, (i % columns) * w, (i % columns + 1) * w)
+        .copy_(images[i]);
   }
   return grid;
 }

@@ -1,35 +1,20 @@
 #include "ddim/models/torchscript_unet.h"
 
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
-#include <stdexcept>
 
-#include "ddim/config_error.h"
+#include "ddim/errors.h"
+#include "ddim/io/files.h"
+#include "models/shape_check.h"
 
 namespace ddim {
 namespace {
 
 nlohmann::json read_json(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw ConfigError("cannot read " + path.string());
+  if (!std::filesystem::is_regular_file(path)) throw ConfigError("cannot read " + path.string() + ": no such file");
   try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
+    return nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::exception&) {
     throw ConfigError(path.string() + " is not valid JSON");
-  }
-}
-
-std::string dtype_name(torch::ScalarType t) {
-  switch (t) {
-    case torch::kFloat32:
-      return "float32";
-    case torch::kFloat16:
-      return "float16";
-    case torch::kBFloat16:
-      return "bfloat16";
-    default:
-      return c10::toString(t);
   }
 }
 
@@ -85,13 +70,7 @@ TorchScriptUNet::TorchScriptUNet(const std::filesystem::path& model_dir, torch::
 }
 
 torch::Tensor TorchScriptUNet::forward(const torch::Tensor& sample, int64_t timestep) {
-  if (sample.dim() != 4 || sample.size(1) != config_.in_channels || sample.size(2) != config_.sample_height ||
-      sample.size(3) != config_.sample_width) {
-    std::ostringstream msg;
-    msg << "UNet: sample of shape " << sample.sizes() << " does not fit the model's [B, " << config_.in_channels << ", "
-        << config_.sample_height << ", " << config_.sample_width << "]";
-    throw std::invalid_argument(msg.str());
-  }
+  detail::check_shape(sample, {-1, config_.in_channels, config_.sample_height, config_.sample_width}, "UNet: sample");
   const auto t = torch::full({sample.size(0)}, timestep, torch::dtype(torch::kInt64).device(device_));
   return module_.forward({sample.to(device_, dtype_), t}).toTensor();
 }

@@ -1,18 +1,17 @@
 #include "ddim/schedulers/ddim_scheduler.h"
 
 #include <algorithm>
-#include <cmath>
 
-#include "ddim/scheduler_error.h"
-#include "ddim/warnings.h"
-#include "schedulers/config_io.h"
-#include "schedulers/numpy_compat.h"
-#include "schedulers/scheduler_math.h"
+#include "ddim/errors.h"
+#include "schedulers/cores/ddim_core.h"
+#include "schedulers/foundation/config_io.h"
+#include "schedulers/foundation/numpy_compat.h"
+#include "schedulers/foundation/scheduler_math.h"
 
 namespace ddim {
 namespace {
 
-constexpr const char* kName = "DDIMScheduler";
+constexpr const char* kName = DDIMScheduler::kClassName;
 
 // DDIMScheduler.set_timesteps, descending.
 std::vector<int64_t> ddim_timesteps(const DDIMSchedulerConfig& c, int64_t n) {
@@ -39,75 +38,70 @@ std::vector<int64_t> ddim_timesteps(const DDIMSchedulerConfig& c, int64_t n) {
   return ts;
 }
 
-}  // namespace
-
-DDIMScheduler::DDIMScheduler(const DDIMSchedulerConfig& config) : config_(config) {
-  detail::check_train_config(config_, kName);
-  if (config_.prediction_type == PredictionType::kFlowPrediction) {
-    detail::config_fail(kName, "prediction_type", "\"flow_prediction\"", "epsilon, sample or v_prediction");
-  }
-  if (config_.thresholding && !(config_.dynamic_thresholding_ratio > 0 && config_.dynamic_thresholding_ratio <= 1)) {
-    detail::config_fail(kName, "dynamic_thresholding_ratio", detail::format_double(config_.dynamic_thresholding_ratio),
+// The keys only DDIMScheduler has; the shared ones are checked by DDIMCore.
+const DDIMSchedulerConfig& checked(const DDIMSchedulerConfig& c) {
+  if (c.thresholding && !(c.dynamic_thresholding_ratio > 0 && c.dynamic_thresholding_ratio <= 1)) {
+    detail::config_fail(kName, "dynamic_thresholding_ratio", detail::format_double(c.dynamic_thresholding_ratio),
                         "a number in (0, 1]");
   }
-  if (config_.steps_offset < 0) {
-    detail::config_fail(kName, "steps_offset", std::to_string(config_.steps_offset), "an integer >= 0");
-  }
-  schedule_ = DiscreteSchedule(kName, make_alphas_cumprod(config_, config_.rescale_betas_zero_snr));
-  final_alpha_cumprod_ = config_.set_alpha_to_one ? 1.0F : static_cast<float>(schedule_.alpha_prod(0));
-  final_sqrt_alpha_ = detail::torch_sqrt(final_alpha_cumprod_);
-  final_sqrt_beta_ = detail::torch_sqrt(1.0F - final_alpha_cumprod_);
+  return c;
 }
 
+}  // namespace
+
+DDIMScheduler::DDIMScheduler(const DDIMSchedulerConfig& config)
+    : config_(checked(config)), core_(std::make_unique<detail::DDIMCore>(kName, config_, /*inverse=*/false)) {}
+
+DDIMScheduler::DDIMScheduler(const DDIMScheduler& other)
+    : config_(other.config_), core_(std::make_unique<detail::DDIMCore>(*other.core_)) {}
+
+DDIMScheduler::~DDIMScheduler() = default;
+
+const torch::Tensor& DDIMScheduler::alphas_cumprod() const { return core_->schedule().alphas_cumprod(); }
+torch::Tensor DDIMScheduler::timesteps() const { return core_->schedule().timesteps(); }
+
 void DDIMScheduler::set_timesteps(int64_t num_inference_steps, torch::Device device) {
-  schedule_.check_num_inference_steps(num_inference_steps);
+  core_->schedule().check_num_inference_steps(num_inference_steps);
   auto ts = ddim_timesteps(config_, num_inference_steps);
   for (int64_t t : ts) {
     // epsilon prediction at alpha_prod_t == 0 (zero-SNR betas) divides by zero; only clipping or
     // thresholding keeps diffusers' result finite.
-    if (schedule_.alpha_prod(t) == 0 && config_.prediction_type == PredictionType::kEpsilon && !config_.clip_sample &&
+    if (core_->alpha_prod(t) == 0 && config_.prediction_type == PredictionType::kEpsilon && !config_.clip_sample &&
         !config_.thresholding) {
       throw SchedulerError(std::string(kName) + ": timestep " + std::to_string(t) +
                            " has alphas_cumprod 0 (rescale_betas_zero_snr) and epsilon prediction without clipping: "
                            "diffusers returns non-finite samples; use v_prediction or clip_sample");
     }
   }
-  if (static_cast<int64_t>(ts.size()) != num_inference_steps) {
-    warn(std::string(kName) + ": trailing spacing gives " + std::to_string(ts.size()) + " timesteps for " +
-         std::to_string(num_inference_steps) + " steps (the last is " + std::to_string(ts.back()) +
-         "), exactly as diffusers does");
-  }
-  schedule_.set(std::move(ts), num_inference_steps, device);
+  core_->set_schedule(std::move(ts), num_inference_steps, device);
 }
 
 SchedulerOutput DDIMScheduler::step(const torch::Tensor& model_output, int64_t timestep, const torch::Tensor& sample,
                                     const StepOptions& options) {
-  schedule_.require_set();
-  schedule_.index_of(timestep);
+  core_->check_step(timestep);
   if (!(options.eta >= 0)) {
     throw SchedulerError(std::string(kName) + ": eta " + detail::format_double(options.eta) + " must be >= 0");
   }
   detail::check_noise_options(options, kName);
 
-  // DDIMScheduler.step, with its float32 scalars on the host (their square roots from LibTorch).
-  const int64_t prev_timestep = timestep - config_.num_train_timesteps / schedule_.num_inference_steps();
-  const auto alpha_prod_t = static_cast<float>(schedule_.alpha_prod(timestep));
-  const bool has_prev = prev_timestep >= 0;
-  const auto alpha_prod_t_prev =
-      has_prev ? static_cast<float>(schedule_.alpha_prod(prev_timestep)) : final_alpha_cumprod_;
-  const float sqrt_alpha_prod_t_prev = has_prev ? schedule_.sqrt_alpha_prod(prev_timestep) : final_sqrt_alpha_;
+  // DDIMScheduler.step, with its float32 scalars on the host (their square roots from LibTorch);
+  // a negative prev_timestep reads final_alpha_cumprod.
+  const int64_t prev_timestep = timestep - core_->step_ratio();
+  const float alpha_prod_t = core_->alpha_prod(timestep);
+  const float alpha_prod_t_prev = core_->alpha_prod(prev_timestep);
   const float beta_prod_t = 1.0F - alpha_prod_t;
 
   // With eta = 0 the direction coefficient is (1 - alpha_prod_t_prev) ** 0.5, already tabled.
   detail::DDIMScalars scalars;
   scalars.prediction_type = config_.prediction_type;
-  scalars.sqrt_alpha = schedule_.sqrt_alpha_prod(timestep);
-  scalars.sqrt_beta = schedule_.sqrt_one_minus_alpha_prod(timestep);
-  scalars.sqrt_alpha_prev = sqrt_alpha_prod_t_prev;
-  scalars.direction = has_prev ? schedule_.sqrt_one_minus_alpha_prod(prev_timestep) : final_sqrt_beta_;
+  scalars.sqrt_alpha = core_->sqrt_alpha_prod(timestep);
+  scalars.sqrt_beta = core_->sqrt_one_minus_alpha_prod(timestep);
+  scalars.sqrt_alpha_prev = core_->sqrt_alpha_prod(prev_timestep);
+  scalars.direction = core_->sqrt_one_minus_alpha_prod(prev_timestep);
   scalars.use_clipped_model_output = options.use_clipped_model_output;
   float std_dev_t = 0;
   if (options.eta != 0) {
+    // _get_variance: (beta_prod_t_prev / beta_prod_t) * (1 - alpha_prod_t / alpha_prod_t_prev)
     const float variance = ((1.0F - alpha_prod_t_prev) / beta_prod_t) * (1.0F - alpha_prod_t / alpha_prod_t_prev);
     std_dev_t = static_cast<float>(options.eta) * detail::torch_sqrt(variance);
     const float direction_sq = 1.0F - alpha_prod_t_prev - std_dev_t * std_dev_t;
@@ -136,9 +130,11 @@ SchedulerOutput DDIMScheduler::step(const torch::Tensor& model_output, int64_t t
 
 torch::Tensor DDIMScheduler::add_noise(const torch::Tensor& original_samples, const torch::Tensor& noise,
                                        const torch::Tensor& timesteps) const {
-  return detail::add_noise_alphas(schedule_.alphas_cumprod(), original_samples, noise, timesteps);
+  return core_->add_noise(original_samples, noise, timesteps);
 }
 
 std::string DDIMScheduler::config_json() const { return config::write(config_, kName); }
+
+std::unique_ptr<Scheduler> DDIMScheduler::clone() const { return std::make_unique<DDIMScheduler>(*this); }
 
 }  // namespace ddim

@@ -3,15 +3,16 @@
 #include <algorithm>
 #include <cmath>
 
-#include "schedulers/config_io.h"
-#include "schedulers/dpm_solver_core.h"
-#include "schedulers/numpy_compat.h"
-#include "schedulers/scheduler_math.h"
+#include "ddim/schedulers/noise_schedule.h"
+#include "schedulers/cores/dpm_solver_core.h"
+#include "schedulers/foundation/config_io.h"
+#include "schedulers/foundation/numpy_compat.h"
+#include "schedulers/foundation/scheduler_math.h"
 
 namespace ddim {
 namespace {
 
-constexpr const char* kName = "DPMSolverMultistepInverseScheduler";
+constexpr const char* kName = DPMSolverMultistepInverseScheduler::kClassName;
 
 const DPMSolverMultistepInverseSchedulerConfig& checked(const DPMSolverMultistepInverseSchedulerConfig& c) {
   detail::check_dpm_config(c, kName, /*inverse=*/true);
@@ -26,6 +27,9 @@ DPMSolverMultistepInverseScheduler::DPMSolverMultistepInverseScheduler(
       core_(std::make_unique<detail::DPMSolverCore>(
           kName, config_, detail::DPMSolverCore::Rules{/*upcast_to_float32=*/false, /*final_step_first_order=*/false},
           make_alphas_cumprod(config_, /*rescale_betas_zero_snr=*/false), /*descending_initial_timesteps=*/false)) {}
+
+DPMSolverMultistepInverseScheduler::DPMSolverMultistepInverseScheduler(const DPMSolverMultistepInverseScheduler& other)
+    : config_(other.config_), core_(std::make_unique<detail::DPMSolverCore>(*other.core_)) {}
 
 DPMSolverMultistepInverseScheduler::~DPMSolverMultistepInverseScheduler() = default;
 
@@ -59,34 +63,15 @@ void DPMSolverMultistepInverseScheduler::set_timesteps(int64_t num_inference_ste
     }
   }
 
-  const auto& train_sigmas = core_->train_sigmas();
-  const auto& log_sigmas = core_->log_sigmas();
-  std::vector<double> sigmas;
-  const auto timesteps_from_sigmas = [&](bool round) {
-    ts.clear();
-    for (double s : sigmas) ts.push_back(round ? numpy::round(sigma_to_t(s, log_sigmas)) : sigma_to_t(s, log_sigmas));
-  };
   // Unlike the forward scheduler the table is not flipped: the spacings run from the smallest sigma.
-  if (c.use_karras_sigmas) {
-    sigmas = karras_sigmas(train_sigmas.front(), train_sigmas.back(), n);
-    timesteps_from_sigmas(true);
-  } else if (c.use_exponential_sigmas) {
-    sigmas = exponential_sigmas(train_sigmas.front(), train_sigmas.back(), n);
-    timesteps_from_sigmas(false);
-  } else if (c.use_beta_sigmas) {
-    sigmas = beta_sigmas(train_sigmas.front(), train_sigmas.back(), n);
-    timesteps_from_sigmas(false);
-  } else if (c.use_flow_sigmas) {
-    sigmas = flow_sigmas(train, n, c.flow_shift);
-    ts.clear();
-    for (double s : sigmas) ts.push_back(s * static_cast<double>(train));
-  }
-  std::vector<float> sigmas32(sigmas.begin(), sigmas.end());
-  if (c.use_karras_sigmas || c.use_exponential_sigmas || c.use_beta_sigmas || c.use_flow_sigmas) {
+  std::vector<float> sigmas32;
+  if (auto spaced = core_->spaced_sigmas(n, /*from_largest=*/false, /*round_karras=*/true, /*use_lu_lambdas=*/false)) {
+    sigmas32.assign(spaced->sigmas.begin(), spaced->sigmas.end());
     sigmas32.push_back(sigmas32.back());
+    ts = std::move(spaced->timesteps);
   } else {
     std::vector<int64_t> ints(ts.begin(), ts.end());
-    const auto values = table_at(ints, train_sigmas);
+    const auto values = table_at(ints, core_->train_sigmas());
     sigmas32.assign(values.begin(), values.end());
     const float a = core_->schedule().alphas_cumprod()[noisiest].item<float>();
     sigmas32.push_back(std::sqrt((1.0F - a) / a));
@@ -113,5 +98,9 @@ torch::Tensor DPMSolverMultistepInverseScheduler::add_noise(const torch::Tensor&
 }
 
 std::string DPMSolverMultistepInverseScheduler::config_json() const { return config::write(config_, kName); }
+
+std::unique_ptr<Scheduler> DPMSolverMultistepInverseScheduler::clone() const {
+  return std::make_unique<DPMSolverMultistepInverseScheduler>(*this);
+}
 
 }  // namespace ddim

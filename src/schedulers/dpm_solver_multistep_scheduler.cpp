@@ -3,15 +3,16 @@
 #include <algorithm>
 #include <cmath>
 
-#include "schedulers/config_io.h"
-#include "schedulers/dpm_solver_core.h"
-#include "schedulers/numpy_compat.h"
-#include "schedulers/scheduler_math.h"
+#include "ddim/schedulers/noise_schedule.h"
+#include "schedulers/cores/dpm_solver_core.h"
+#include "schedulers/foundation/config_io.h"
+#include "schedulers/foundation/numpy_compat.h"
+#include "schedulers/foundation/scheduler_math.h"
 
 namespace ddim {
 namespace {
 
-constexpr const char* kName = "DPMSolverMultistepScheduler";
+constexpr const char* kName = DPMSolverMultistepScheduler::kClassName;
 
 torch::Tensor forward_alphas_cumprod(const DPMSolverMultistepSchedulerConfig& c) {
   auto ac = make_alphas_cumprod(c, c.rescale_betas_zero_snr);
@@ -39,6 +40,9 @@ DPMSolverMultistepScheduler::DPMSolverMultistepScheduler(const DPMSolverMultiste
           detail::DPMSolverCore::Rules{/*upcast_to_float32=*/true,
                                        /*final_step_first_order=*/config_.final_sigmas_type == FinalSigmasType::kZero},
           forward_alphas_cumprod(config_), /*descending_initial_timesteps=*/true)) {}
+
+DPMSolverMultistepScheduler::DPMSolverMultistepScheduler(const DPMSolverMultistepScheduler& other)
+    : config_(other.config_), core_(std::make_unique<detail::DPMSolverCore>(*other.core_)) {}
 
 DPMSolverMultistepScheduler::~DPMSolverMultistepScheduler() = default;
 
@@ -71,34 +75,14 @@ void DPMSolverMultistepScheduler::set_timesteps(int64_t num_inference_steps, tor
     }
   }
 
-  const auto& train_sigmas = core_->train_sigmas();
-  const auto& log_sigmas = core_->log_sigmas();
-  const bool round_sigma_timesteps = c.beta_schedule != BetaSchedule::kSquaredcosCapV2;
   std::vector<double> sigmas;
-  const auto timesteps_from_sigmas = [&](bool round) {
-    ts.clear();
-    for (double s : sigmas) ts.push_back(round ? numpy::round(sigma_to_t(s, log_sigmas)) : sigma_to_t(s, log_sigmas));
-  };
-  if (c.use_karras_sigmas) {
-    sigmas = karras_sigmas(train_sigmas.back(), train_sigmas.front(), n);
-    timesteps_from_sigmas(round_sigma_timesteps);
-  } else if (c.use_lu_lambdas) {
-    sigmas = lu_lambdas(log_sigmas.back(), log_sigmas.front(), n);
-    for (double& s : sigmas) s = std::exp(s);
-    timesteps_from_sigmas(round_sigma_timesteps);
-  } else if (c.use_exponential_sigmas) {
-    sigmas = exponential_sigmas(train_sigmas.back(), train_sigmas.front(), n);
-    timesteps_from_sigmas(false);
-  } else if (c.use_beta_sigmas) {
-    sigmas = beta_sigmas(train_sigmas.back(), train_sigmas.front(), n);
-    timesteps_from_sigmas(false);
-  } else if (c.use_flow_sigmas) {
-    sigmas = flow_sigmas(train, n, c.flow_shift);
-    ts.clear();
-    for (double s : sigmas) ts.push_back(s * static_cast<double>(train));
+  const bool round_sigma_timesteps = c.beta_schedule != BetaSchedule::kSquaredcosCapV2;
+  if (auto spaced = core_->spaced_sigmas(n, /*from_largest=*/true, round_sigma_timesteps, c.use_lu_lambdas)) {
+    sigmas = std::move(spaced->sigmas);
+    ts = std::move(spaced->timesteps);
   } else {
     std::vector<int64_t> ints(ts.begin(), ts.end());
-    sigmas = table_at(ints, train_sigmas);
+    sigmas = table_at(ints, core_->train_sigmas());
   }
   float sigma_last = 0.0F;
   if (c.final_sigmas_type == FinalSigmasType::kSigmaMin) {
@@ -124,7 +108,8 @@ torch::Tensor DPMSolverMultistepScheduler::add_noise(const torch::Tensor& origin
 
 std::string DPMSolverMultistepScheduler::config_json() const { return config::write(config_, kName); }
 
-std::string to_string(DPMAlgorithmType value) { return config::enum_name(value); }
-std::string to_string(DPMSolverType value) { return config::enum_name(value); }
+std::unique_ptr<Scheduler> DPMSolverMultistepScheduler::clone() const {
+  return std::make_unique<DPMSolverMultistepScheduler>(*this);
+}
 
 }  // namespace ddim

@@ -4,7 +4,8 @@
 #include <boost/math/special_functions/beta.hpp>
 #include <cmath>
 
-#include "schedulers/numpy_compat.h"
+#include "ddim/errors.h"
+#include "schedulers/foundation/numpy_compat.h"
 
 namespace ddim {
 
@@ -32,7 +33,8 @@ torch::Tensor make_betas(const TrainScheduleConfig& config) {
       return torch::tensor(betas, f32);
     }
   }
-  throw std::logic_error("unhandled beta schedule");
+  throw ConfigError("beta_schedule " + std::to_string(static_cast<int>(config.beta_schedule)) +
+                    " is not one this library knows");
 }
 
 torch::Tensor rescale_zero_terminal_snr(const torch::Tensor& betas) {

@@ -8,23 +8,29 @@
 #include <cstdint>
 #include <filesystem>
 
+#include "ddim/export.h"
+
 namespace ddim {
 
 // Throws IOError naming the file when it is missing or not a decodable image.
-torch::Tensor read_image(const std::filesystem::path& path);
+DDIM_API torch::Tensor read_image(const std::filesystem::path& path);
 
 // [H, W, C] -> [H, W, channels]: gray <-> RGB (ITU-R 601 luma for RGB -> gray), alpha dropped or
-// added as 1. Throws std::invalid_argument for other channel counts.
-torch::Tensor convert_channels(const torch::Tensor& image, int64_t channels);
+// added as 1. Throws UsageError for other channel counts.
+DDIM_API torch::Tensor convert_channels(const torch::Tensor& image, int64_t channels);
 
 // Resizes with stb_image_resize's defaults: Catmull-Rom when enlarging, Mitchell when shrinking.
-torch::Tensor resize_image(const torch::Tensor& image, int64_t height, int64_t width);
+DDIM_API torch::Tensor resize_image(const torch::Tensor& image, int64_t height, int64_t width);
 
-// Writes [H, W, C] (C = 1, 3 or 4) as an 8-bit PNG with diffusers' rounding, (x * 255).round(),
-// through a temporary file and a rename. Throws IOError naming the file.
-void write_png(const std::filesystem::path& path, const torch::Tensor& image);
+// diffusers' numpy_to_pil rounding: (images * 255).round() as uint8 (clamped to [0, 255]), same shape.
+DDIM_API torch::Tensor images_to_uint8(const torch::Tensor& images);
+
+// Writes [H, W, C] (C = 1, 3 or 4; float in [0, 1] through images_to_uint8, or uint8) as an 8-bit
+// PNG through a temporary file and a rename. Throws IOError naming the file, UsageError for
+// another shape.
+DDIM_API void write_png(const std::filesystem::path& path, const torch::Tensor& image);
 
 // [B, H, W, C] -> one [rows * H, columns * W, C] image (columns = ceil(sqrt(B)) when 0).
-torch::Tensor image_grid(const torch::Tensor& images, int64_t columns = 0);
+DDIM_API torch::Tensor image_grid(const torch::Tensor& images, int64_t columns = 0);
 
 }  // namespace ddim

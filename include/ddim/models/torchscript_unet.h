@@ -7,11 +7,12 @@
 
 #include <filesystem>
 
+#include "ddim/export.h"
 #include "ddim/models/unet.h"
 
 namespace ddim {
 
-class TorchScriptUNet : public UNet {
+class DDIM_API TorchScriptUNet : public UNet {
  public:
   // model_dir holds unet/config.json, unet/model.pt and ddim_export.json. The trace fixes the device
   // and dtype it was exported for; asking for others is a ConfigError that names the export to make.

@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 
+#include "ddim/export.h"
+
 namespace ddim {
 
 // The parts of a UNet2DModel config.json the pipelines need.
@@ -20,12 +22,12 @@ struct UNetConfig {
   int64_t sample_width = 32;
 };
 
-class UNet {
+class DDIM_API UNet {
  public:
   virtual ~UNet() = default;
   // sample [B, in_channels, H, W] on device() in dtype(); timestep: one training timestep for the
-  // whole batch. Returns the model output [B, out_channels, H, W]. Throws std::invalid_argument
-  // naming the shape when the sample does not fit the config.
+  // whole batch. Returns the model output [B, out_channels, H, W]. Throws UsageError naming the
+  // shape when the sample does not fit the config.
   virtual torch::Tensor forward(const torch::Tensor& sample, int64_t timestep) = 0;
   virtual const UNetConfig& config() const = 0;
   virtual torch::Device device() const = 0;
@@ -35,7 +37,13 @@ class UNet {
 // Loads <model_dir>/unet (config.json and model.pt, written by scripts/export_unet.py) to run on
 // `device` in `dtype`. Throws ddim::ConfigError, naming the file or the export to make, when the
 // folder is missing or damaged or was exported for another device or dtype.
-std::unique_ptr<UNet> load_unet(const std::filesystem::path& model_dir, torch::Device device = torch::kCPU,
-                                torch::ScalarType dtype = torch::kFloat32);
+DDIM_API std::unique_ptr<UNet> load_unet(const std::filesystem::path& model_dir, torch::Device device = torch::kCPU,
+                                         torch::ScalarType dtype = torch::kFloat32);
+
+// The names ddim_export.json, scripts/export_unet.py and the tools' --dtype use: "float32",
+// "float16", "bfloat16" (other types: LibTorch's name).
+DDIM_API std::string dtype_name(torch::ScalarType dtype);
+// The inverse; throws UsageError naming the text for any other name.
+DDIM_API torch::ScalarType dtype_from_name(const std::string& name);
 
 }  // namespace ddim

@@ -12,7 +12,9 @@
 #include <optional>
 #include <string>
 
+#include "ddim/export.h"
 #include "ddim/models/unet.h"
+#include "ddim/schedulers/ddim_scheduler.h"
 
 namespace ddim {
 
@@ -26,8 +28,8 @@ struct GenerateOptions {
   // Unset = not passed to the scheduler, as in diffusers (the same as false).
   std::optional<bool> use_clipped_model_output;
   // The noise source: `generator` if set, else a CPU generator seeded with `seed`, else a random
-  // seed (reported in GenerateResult::seed). A CPU generator draws on the CPU and moves the noise,
-  // so CPU and CUDA runs start from the noise diffusers draws on the CPU.
+  // seed (random_seed(), reported in GenerateResult::seed). A CPU generator draws on the CPU and
+  // moves the noise, so CPU and CUDA runs start from the noise diffusers draws on the CPU.
   std::optional<uint64_t> seed;
   std::optional<at::Generator> generator;
   // Start from these latents [batch_size, C, H, W] instead of drawing them.
@@ -46,29 +48,35 @@ struct GenerateResult {
   int steps_done = 0;
 };
 
-class DDIMPipeline {
+class DDIM_API DDIMPipeline {
  public:
   // The model folder of scripts/export_unet.py; the scheduler is built from its scheduler config
   // as DDIMScheduler.from_config(pipe.scheduler.config). Throws ConfigError.
   static DDIMPipeline from_pretrained(const std::filesystem::path& model_dir, torch::Device device = torch::kCPU,
                                       torch::ScalarType dtype = torch::kFloat32);
-  DDIMPipeline(std::shared_ptr<UNet> unet, std::string scheduler_config_json);
+  // Keeps a copy of `scheduler` (already validated by its constructor) and runs a clone of it in
+  // each generate().
+  DDIMPipeline(std::shared_ptr<UNet> unet, const DDIMScheduler& scheduler);
+  // The scheduler from any diffusers scheduler config, as DDIMScheduler.from_config(config).
+  // Throws ConfigError now, not at generate(), when the config cannot be used.
+  DDIMPipeline(std::shared_ptr<UNet> unet, const std::string& scheduler_config_json);
 
-  // Throws std::invalid_argument for bad options (naming the value), SchedulerError, ConfigError.
+  // Throws UsageError for bad options (naming the value), SchedulerError.
   GenerateResult generate(const GenerateOptions& options = {});
 
   UNet& unet() { return *unet_; }
-  const std::string& scheduler_config_json() const { return scheduler_config_; }
+  // The scheduler every generate() starts from (its config: scheduler().config_json()).
+  const DDIMScheduler& scheduler() const { return *scheduler_; }
 
  private:
   std::shared_ptr<UNet> unet_;
-  std::string scheduler_config_;
+  std::shared_ptr<const DDIMScheduler> scheduler_;
 };
 
-// diffusers' numpy_to_pil rounding: (images * 255).round() as uint8, same shape.
-torch::Tensor images_to_uint8(const torch::Tensor& images);
+// Reads <model_dir>/scheduler/scheduler_config.json. Throws IOError naming the file.
+DDIM_API std::string read_scheduler_config(const std::filesystem::path& model_dir);
 
-// Reads <model_dir>/scheduler/scheduler_config.json. Throws ConfigError naming the file.
-std::string read_scheduler_config(const std::filesystem::path& model_dir);
+// A seed from std::random_device: a high and a low 32-bit draw.
+DDIM_API uint64_t random_seed();
 
 }  // namespace ddim

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "ddim/export.h"
 #include "ddim/schedulers/dpm_solver_multistep_scheduler.h"
 
 namespace ddim {
@@ -17,9 +18,15 @@ namespace ddim {
 // root of a negative number and returns NaN.
 struct DPMSolverMultistepInverseSchedulerConfig : DPMSolverBaseConfig {};
 
-class DPMSolverMultistepInverseScheduler : public Scheduler {
+class DDIM_API DPMSolverMultistepInverseScheduler : public Scheduler {
  public:
+  static constexpr const char* kClassName = "DPMSolverMultistepInverseScheduler";
+
+  // Throws ConfigError when the config is invalid or is one diffusers cannot run.
   explicit DPMSolverMultistepInverseScheduler(const DPMSolverMultistepInverseSchedulerConfig& config = {});
+  DPMSolverMultistepInverseScheduler(const DPMSolverMultistepInverseScheduler& other);
+  DPMSolverMultistepInverseScheduler& operator=(const DPMSolverMultistepInverseScheduler&) =
+      delete;  // polymorphic: copy with clone()
   ~DPMSolverMultistepInverseScheduler() override;
 
   const DPMSolverMultistepInverseSchedulerConfig& config() const { return config_; }
@@ -32,7 +39,8 @@ class DPMSolverMultistepInverseScheduler : public Scheduler {
   torch::Tensor add_noise(const torch::Tensor& original_samples, const torch::Tensor& noise,
                           const torch::Tensor& timesteps) const override;
   std::string config_json() const override;
-  std::string class_name() const override { return "DPMSolverMultistepInverseScheduler"; }
+  std::string class_name() const override { return kClassName; }
+  std::unique_ptr<Scheduler> clone() const override;
 
  private:
   DPMSolverMultistepInverseSchedulerConfig config_;

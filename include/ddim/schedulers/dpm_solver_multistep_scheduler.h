@@ -10,36 +10,51 @@
 #include <optional>
 #include <string>
 
-#include "ddim/schedulers/noise_schedule.h"
+#include "ddim/export.h"
+#include "ddim/schedulers/config_base.h"
+#include "ddim/schedulers/config_enums.h"
 #include "ddim/schedulers/scheduler.h"
 
 namespace ddim {
 
-enum class DPMAlgorithmType { kDPMSolver, kDPMSolverPlusPlus, kSDEDPMSolver, kSDEDPMSolverPlusPlus };
-enum class DPMSolverType { kMidpoint, kHeun };
-enum class FinalSigmasType { kZero, kSigmaMin };
-// diffusers' variance_type values; only learned and learned_range change anything here (the model
-// output then carries twice the channels and the first half is used). The fixed_* values of
-// DDPMScheduler configs are accepted and have no effect, as in diffusers.
-enum class VarianceType { kLearned, kLearnedRange, kFixedSmall, kFixedSmallLog, kFixedLarge, kFixedLargeLog };
-enum class TimeShiftType { kExponential };
-
 // The config keys DPMSolverMultistepScheduler and DPMSolverMultistepInverseScheduler share.
 struct DPMSolverBaseConfig : TrainScheduleConfig, ThresholdingConfig {
+  /// The solver order: 1, 2 or 3. diffusers recommends 2 for guided sampling and 3 for
+  /// unconditional sampling. Default 2.
   int64_t solver_order = 2;
+  /// What the model predicts: epsilon, sample, v_prediction or flow_prediction. Default epsilon.
   PredictionType prediction_type = PredictionType::kEpsilon;
+  /// dpmsolver++ (data prediction, arXiv:2211.01095; recommended with solver_order 2 for guided
+  /// sampling), dpmsolver (noise prediction, arXiv:2206.00927), or their SDE variants, which add
+  /// noise at each step. Default dpmsolver++.
   DPMAlgorithmType algorithm_type = DPMAlgorithmType::kDPMSolverPlusPlus;
+  /// The second-order update's form: midpoint (recommended) or heun; matters most for few steps.
+  /// Default midpoint.
   DPMSolverType solver_type = DPMSolverType::kMidpoint;
+  /// Lower the order in the final steps of schedules shorter than 15 steps, which stabilizes
+  /// sampling with 10 steps or fewer. Default true.
   bool lower_order_final = true;
+  /// A first-order (Euler) last step: more stable, less detail. Default false.
   bool euler_at_final = false;
+  /// Karras sigmas (arXiv:2206.00364) for the step sizes. Default false.
   bool use_karras_sigmas = false;
+  /// Exponentially spaced sigmas for the step sizes. Default false.
   bool use_exponential_sigmas = false;
+  /// Beta-distribution sigmas (arXiv:2407.12173) for the step sizes. Default false.
   bool use_beta_sigmas = false;
+  /// Flow-matching sigmas (with flow_prediction models). Default false.
   bool use_flow_sigmas = false;
+  /// The shift of the flow-matching sigmas; used only with use_flow_sigmas, > 0. Default 1.0.
   double flow_shift = 1.0;
+  /// Clips lambda(t) = log(alpha_t / sigma_t) from below for numerical stability (important with
+  /// squaredcos_cap_v2): the schedule starts at the last timestep whose lambda is above it. Default -inf.
   double lambda_min_clipped = -std::numeric_limits<double>::infinity();
+  /// learned or learned_range for models that also predict a variance (the first half of the
+  /// output channels is used); the fixed_* values of DDPM configs change nothing. Default unset.
   std::optional<VarianceType> variance_type;
+  /// How the inference timesteps are placed (arXiv:2305.08891, Table 2). Default linspace.
   TimestepSpacing timestep_spacing = TimestepSpacing::kLinspace;
+  /// Added to the inference timesteps with leading spacing. Default 0.
   int64_t steps_offset = 0;
 
   template <class V>
@@ -65,11 +80,16 @@ struct DPMSolverBaseConfig : TrainScheduleConfig, ThresholdingConfig {
 };
 
 struct DPMSolverMultistepSchedulerConfig : DPMSolverBaseConfig {
+  /// Step sizes uniform in log-SNR, as Lu et al.'s DPM-Solver proposes. Default false.
   bool use_lu_lambdas = false;
+  /// The sigma after the last step: zero, or sigma_min (the last training sigma). Default zero.
   FinalSigmasType final_sigmas_type = FinalSigmasType::kZero;
+  /// Rescale the betas to zero terminal SNR (arXiv:2305.08891); the last alphas_cumprod is then
+  /// set to 2**-24 to keep log(sigma) finite, as diffusers does. Default false.
   bool rescale_betas_zero_snr = false;
-  // Accepted and written back; only set_timesteps(mu), which this library does not offer, uses them.
+  /// Accepted and written back; only set_timesteps(mu), which this library does not offer, uses it. Default false.
   bool use_dynamic_shifting = false;
+  /// Accepted and written back, as use_dynamic_shifting. Default exponential.
   TimeShiftType time_shift_type = TimeShiftType::kExponential;
 
   template <class V>
@@ -87,10 +107,15 @@ namespace detail {
 class DPMSolverCore;
 }
 
-class DPMSolverMultistepScheduler : public Scheduler {
+class DDIM_API DPMSolverMultistepScheduler : public Scheduler {
  public:
+  static constexpr const char* kClassName = "DPMSolverMultistepScheduler";
+
   // Throws ConfigError when the config is invalid or is one diffusers cannot run.
   explicit DPMSolverMultistepScheduler(const DPMSolverMultistepSchedulerConfig& config = {});
+  DPMSolverMultistepScheduler(const DPMSolverMultistepScheduler& other);
+  DPMSolverMultistepScheduler& operator=(const DPMSolverMultistepScheduler&) =
+      delete;  // polymorphic: copy with clone()
   ~DPMSolverMultistepScheduler() override;
 
   const DPMSolverMultistepSchedulerConfig& config() const { return config_; }
@@ -106,14 +131,12 @@ class DPMSolverMultistepScheduler : public Scheduler {
   torch::Tensor add_noise(const torch::Tensor& original_samples, const torch::Tensor& noise,
                           const torch::Tensor& timesteps) const override;
   std::string config_json() const override;
-  std::string class_name() const override { return "DPMSolverMultistepScheduler"; }
+  std::string class_name() const override { return kClassName; }
+  std::unique_ptr<Scheduler> clone() const override;
 
  private:
   DPMSolverMultistepSchedulerConfig config_;
   std::unique_ptr<detail::DPMSolverCore> core_;
 };
-
-std::string to_string(DPMAlgorithmType value);
-std::string to_string(DPMSolverType value);
 
 }  // namespace ddim

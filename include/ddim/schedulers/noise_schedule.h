@@ -7,64 +7,44 @@
 #include <torch/torch.h>
 
 #include <cstdint>
-#include <optional>
 #include <vector>
+
+#include "ddim/export.h"
+#include "ddim/schedulers/config_base.h"
 
 namespace ddim {
 
-enum class BetaSchedule { kLinear, kScaledLinear, kSquaredcosCapV2 };
-
-// The config keys every scheduler shares: how the model was trained.
-struct TrainScheduleConfig {
-  int64_t num_train_timesteps = 1000;
-  double beta_start = 0.0001;
-  double beta_end = 0.02;
-  BetaSchedule beta_schedule = BetaSchedule::kLinear;
-  // When set, used as the betas (length num_train_timesteps); beta_start/end/schedule are ignored.
-  std::optional<std::vector<double>> trained_betas;
-
-  // Calls v(key, field) for each config key, in diffusers' names.
-  template <class V>
-  void visit_fields(V&& v) {
-    v("num_train_timesteps", num_train_timesteps);
-    v("beta_start", beta_start);
-    v("beta_end", beta_end);
-    v("beta_schedule", beta_schedule);
-    v("trained_betas", trained_betas);
-  }
-};
-
 // float32 betas of length num_train_timesteps (diffusers: the scheduler constructors, and
 // betas_for_alpha_bar with the cosine transform for squaredcos_cap_v2).
-torch::Tensor make_betas(const TrainScheduleConfig& config);
+DDIM_API torch::Tensor make_betas(const TrainScheduleConfig& config);
 
 // diffusers rescale_zero_terminal_snr (arXiv:2305.08891, Algorithm 1).
-torch::Tensor rescale_zero_terminal_snr(const torch::Tensor& betas);
+DDIM_API torch::Tensor rescale_zero_terminal_snr(const torch::Tensor& betas);
 
 // cumprod(1 - betas) in float32, after the optional zero-SNR rescale.
-torch::Tensor make_alphas_cumprod(const TrainScheduleConfig& config, bool rescale_betas_zero_snr);
+DDIM_API torch::Tensor make_alphas_cumprod(const TrainScheduleConfig& config, bool rescale_betas_zero_snr);
 
 // Sigma spacings over num_inference_steps points from sigmas.front() to sigmas.back() (the order
 // the caller passes is kept, as diffusers' _convert_to_karras / _exponential / _beta do).
-std::vector<double> karras_sigmas(double first, double last, int64_t num_inference_steps, double rho = 7.0);
-std::vector<double> exponential_sigmas(double first, double last, int64_t num_inference_steps);
+DDIM_API std::vector<double> karras_sigmas(double first, double last, int64_t num_inference_steps, double rho = 7.0);
+DDIM_API std::vector<double> exponential_sigmas(double first, double last, int64_t num_inference_steps);
 // Beta-distribution spacing (arXiv:2407.12173) with Boost.Math's ibeta_inv as the quantile.
-std::vector<double> beta_sigmas(double first, double last, int64_t num_inference_steps, double alpha = 0.6,
-                                double beta = 0.6);
+DDIM_API std::vector<double> beta_sigmas(double first, double last, int64_t num_inference_steps, double alpha = 0.6,
+                                         double beta = 0.6);
 // diffusers _convert_to_lu: evenly spaced log-sigmas ("lambdas") from first to last.
-std::vector<double> lu_lambdas(double first, double last, int64_t num_inference_steps);
+DDIM_API std::vector<double> lu_lambdas(double first, double last, int64_t num_inference_steps);
 
 // The flow-matching sigmas of DPMSolverMultistepScheduler.set_timesteps (use_flow_sigmas):
 // shift * s / (1 + (shift - 1) * s) for s = 1 - linspace(1, 1/num_train_timesteps, n + 1), from the
 // largest down, without the final one (n values).
-std::vector<double> flow_sigmas(int64_t num_train_timesteps, int64_t num_inference_steps, double shift);
+DDIM_API std::vector<double> flow_sigmas(int64_t num_train_timesteps, int64_t num_inference_steps, double shift);
 
 // np.interp(timesteps, arange(len(table)), table) at integer timesteps: the table value, clamped
 // to the table's ends.
-std::vector<double> table_at(const std::vector<int64_t>& timesteps, const std::vector<float>& table);
+DDIM_API std::vector<double> table_at(const std::vector<int64_t>& timesteps, const std::vector<float>& table);
 
 // diffusers _sigma_to_t: the fractional training timestep whose log-sigma brackets log(sigma),
 // by linear interpolation in the float32 table log_sigmas (ascending).
-double sigma_to_t(double sigma, const std::vector<float>& log_sigmas);
+DDIM_API double sigma_to_t(double sigma, const std::vector<float>& log_sigmas);
 
 }  // namespace ddim

@@ -1,7 +1,7 @@
 #pragma once
 
-// The interface every scheduler implements, the per-step options, and the factory that builds a
-// scheduler from a diffusers scheduler_config.json.
+// The interface every scheduler implements, and the per-step options and output. The factory that
+// builds a scheduler from a diffusers scheduler_config.json is in scheduler_factory.h.
 
 #include <ATen/core/Generator.h>
 #include <torch/torch.h>
@@ -11,28 +11,10 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <vector>
+
+#include "ddim/export.h"
 
 namespace ddim {
-
-// What the model predicts (diffusers `prediction_type`).
-enum class PredictionType { kEpsilon, kSample, kVPrediction, kFlowPrediction };
-// How inference timesteps are placed (diffusers `timestep_spacing`, arXiv:2305.08891 Table 2).
-enum class TimestepSpacing { kLeading, kTrailing, kLinspace };
-
-// Dynamic thresholding of the x0 prediction (Imagen, arXiv:2205.11487), diffusers' keys.
-struct ThresholdingConfig {
-  bool thresholding = false;
-  double dynamic_thresholding_ratio = 0.995;
-  double sample_max_value = 1.0;
-
-  template <class V>
-  void visit_fields(V&& v) {
-    v("thresholding", thresholding);
-    v("dynamic_thresholding_ratio", dynamic_thresholding_ratio);
-    v("sample_max_value", sample_max_value);
-  }
-};
 
 // The optional arguments of diffusers' step(); plain aggregate with diffusers' defaults.
 struct StepOptions {
@@ -53,7 +35,7 @@ struct SchedulerOutput {
   torch::Tensor pred_original_sample;
 };
 
-class Scheduler {
+class DDIM_API Scheduler {
  public:
   virtual ~Scheduler() = default;
 
@@ -72,28 +54,15 @@ class Scheduler {
   virtual torch::Tensor scale_model_input(const torch::Tensor& sample, int64_t timestep) const;
   // The config as diffusers writes scheduler_config.json: every key, sorted, plus _class_name.
   virtual std::string config_json() const = 0;
-  // Writes dir/scheduler_config.json (through a temporary file, so never half-written).
+  // Writes dir/scheduler_config.json (through a temporary file, so never half-written). Throws IOError.
   void save_pretrained(const std::filesystem::path& dir) const;
   virtual int order() const;
   virtual double init_noise_sigma() const;
-  // The diffusers class this scheduler mirrors, e.g. "DDIMScheduler".
+  // The diffusers class this scheduler mirrors, e.g. "DDIMScheduler" (each class's kClassName).
   virtual std::string class_name() const = 0;
+  // A copy with the same config and the same state (schedule and multistep history): the pipelines
+  // keep a validated scheduler as a prototype and run a clone of it each time.
+  virtual std::unique_ptr<Scheduler> clone() const = 0;
 };
-
-// The scheduler classes the factory builds.
-std::vector<std::string> scheduler_class_names();
-
-// Builds a scheduler from a diffusers scheduler config (JSON text). class_name "" = the config's
-// own "_class_name"; otherwise that class is built from this config, as diffusers'
-// X.from_config(other.config) does: keys the class does not take are ignored, missing keys take
-// the class's defaults, keys listed in "_use_default_values" take the class's defaults too.
-// Throws ConfigError naming the key and value when the config cannot be used.
-std::unique_ptr<Scheduler> scheduler_from_config(const std::string& json, const std::string& class_name = "");
-// The same from a file, or from a folder holding scheduler_config.json (or scheduler/scheduler_config.json).
-std::unique_ptr<Scheduler> scheduler_from_pretrained(const std::filesystem::path& path,
-                                                     const std::string& class_name = "");
-
-std::string to_string(PredictionType value);
-std::string to_string(TimestepSpacing value);
 
 }  // namespace ddim

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace ddim {
+namespace ddim::detail {
 
 class DiscreteSchedule {
  public:
@@ -55,4 +55,4 @@ class DiscreteSchedule {
   int64_t num_inference_steps_ = 0;
 };
 
-}  // namespace ddim
+}  // namespace ddim::detail

@@ -1,11 +1,10 @@
-#include "schedulers/scheduler_math.h"
+#include "schedulers/foundation/scheduler_math.h"
 
 #include <cmath>
 #include <iomanip>
 #include <sstream>
 
-#include "ddim/config_error.h"
-#include "ddim/scheduler_error.h"
+#include "ddim/errors.h"
 
 namespace ddim::detail {
 

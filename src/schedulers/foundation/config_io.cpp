@@ -1,4 +1,4 @@
-#include "schedulers/config_io.h"
+#include "schedulers/foundation/config_io.h"
 
 #include <array>
 #include <limits>

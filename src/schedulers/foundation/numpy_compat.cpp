@@ -1,12 +1,14 @@
-#include "schedulers/numpy_compat.h"
+#include "schedulers/foundation/numpy_compat.h"
 
 #include <cmath>
-#include <stdexcept>
+#include <string>
+
+#include "ddim/errors.h"
 
 namespace ddim::numpy {
 
 std::vector<double> linspace(double start, double stop, int64_t num) {
-  if (num < 0) throw std::invalid_argument("linspace: num must be non-negative");
+  if (num < 0) throw SchedulerError("linspace: num " + std::to_string(num) + " must be >= 0");
   std::vector<double> y(static_cast<size_t>(num));
   const int64_t div = num - 1;
   const double delta = stop - start;
@@ -24,7 +26,7 @@ std::vector<double> linspace(double start, double stop, int64_t num) {
 }
 
 std::vector<double> arange(double start, double stop, double step) {
-  if (step == 0) throw std::invalid_argument("arange: step must not be zero");
+  if (step == 0) throw SchedulerError("arange: step must not be 0");
   const double len_f = std::ceil((stop - start) / step);
   const int64_t len = len_f > 0 ? static_cast<int64_t>(len_f) : 0;
   std::vector<double> y(static_cast<size_t>(len));

@@ -16,8 +16,7 @@
 #include <initializer_list>
 #include <type_traits>
 
-#include "ddim/schedulers/dpm_solver_multistep_scheduler.h"
-#include "ddim/schedulers/scheduler.h"
+#include "ddim/schedulers/config_enums.h"
 
 namespace ddim::detail {
 

@@ -11,58 +11,36 @@
 #include <utility>
 #include <vector>
 
-#include "ddim/config_error.h"
-#include "ddim/schedulers/dpm_solver_multistep_scheduler.h"
-#include "ddim/schedulers/noise_schedule.h"
-#include "ddim/schedulers/scheduler.h"
+#include "ddim/errors.h"
+#include "ddim/schedulers/config_enums.h"
 
 namespace ddim::config {
 
-// Names of each enum value in diffusers' JSON; the first name of a value is the one written, any
-// further ones are aliases diffusers accepts and rewrites (e.g. algorithm_type "deis").
+// The diffusers names of each enum value, defined beside to_string in config_enums.cpp; the first
+// name of a value is the one written, any further ones are aliases diffusers accepts and rewrites
+// (e.g. algorithm_type "deis"). The argument only selects the enum.
 template <class E>
-struct EnumNames;
-
-#define DDIM_ENUM_NAMES(E, ...)                                               \
-  template <>                                                                 \
-  struct EnumNames<E> {                                                       \
-    static const std::vector<std::pair<E, const char*>>& get() {              \
-      static const std::vector<std::pair<E, const char*>> names{__VA_ARGS__}; \
-      return names;                                                           \
-    }                                                                         \
-  };
-
-DDIM_ENUM_NAMES(BetaSchedule, {BetaSchedule::kLinear, "linear"}, {BetaSchedule::kScaledLinear, "scaled_linear"},
-                {BetaSchedule::kSquaredcosCapV2, "squaredcos_cap_v2"})
-DDIM_ENUM_NAMES(PredictionType, {PredictionType::kEpsilon, "epsilon"}, {PredictionType::kSample, "sample"},
-                {PredictionType::kVPrediction, "v_prediction"}, {PredictionType::kFlowPrediction, "flow_prediction"})
-DDIM_ENUM_NAMES(TimestepSpacing, {TimestepSpacing::kLeading, "leading"}, {TimestepSpacing::kTrailing, "trailing"},
-                {TimestepSpacing::kLinspace, "linspace"})
-DDIM_ENUM_NAMES(DPMAlgorithmType, {DPMAlgorithmType::kDPMSolverPlusPlus, "dpmsolver++"},
-                {DPMAlgorithmType::kDPMSolver, "dpmsolver"},
-                {DPMAlgorithmType::kSDEDPMSolverPlusPlus, "sde-dpmsolver++"},
-                {DPMAlgorithmType::kSDEDPMSolver, "sde-dpmsolver"}, {DPMAlgorithmType::kDPMSolverPlusPlus, "deis"})
-DDIM_ENUM_NAMES(DPMSolverType, {DPMSolverType::kMidpoint, "midpoint"}, {DPMSolverType::kHeun, "heun"},
-                {DPMSolverType::kMidpoint, "logrho"}, {DPMSolverType::kMidpoint, "bh1"},
-                {DPMSolverType::kMidpoint, "bh2"})
-DDIM_ENUM_NAMES(FinalSigmasType, {FinalSigmasType::kZero, "zero"}, {FinalSigmasType::kSigmaMin, "sigma_min"})
-DDIM_ENUM_NAMES(VarianceType, {VarianceType::kLearned, "learned"}, {VarianceType::kLearnedRange, "learned_range"},
-                {VarianceType::kFixedSmall, "fixed_small"}, {VarianceType::kFixedSmallLog, "fixed_small_log"},
-                {VarianceType::kFixedLarge, "fixed_large"}, {VarianceType::kFixedLargeLog, "fixed_large_log"})
-DDIM_ENUM_NAMES(TimeShiftType, {TimeShiftType::kExponential, "exponential"})
-#undef DDIM_ENUM_NAMES
+using EnumNameList = std::vector<std::pair<E, const char*>>;
+const EnumNameList<BetaSchedule>& enum_names(BetaSchedule);
+const EnumNameList<PredictionType>& enum_names(PredictionType);
+const EnumNameList<TimestepSpacing>& enum_names(TimestepSpacing);
+const EnumNameList<DPMAlgorithmType>& enum_names(DPMAlgorithmType);
+const EnumNameList<DPMSolverType>& enum_names(DPMSolverType);
+const EnumNameList<FinalSigmasType>& enum_names(FinalSigmasType);
+const EnumNameList<VarianceType>& enum_names(VarianceType);
+const EnumNameList<TimeShiftType>& enum_names(TimeShiftType);
 
 template <class E>
 std::string enum_name(E value) {
-  for (const auto& [v, name] : EnumNames<E>::get()) {
+  for (const auto& [v, name] : enum_names(E{})) {
     if (v == value) return name;
   }
-  throw std::logic_error("enum value without a name");
+  throw ConfigError("enum value " + std::to_string(static_cast<int>(value)) + " has no diffusers name");
 }
 
 template <class E>
 std::optional<E> parse_enum(const std::string& name) {
-  for (const auto& [v, n] : EnumNames<E>::get()) {
+  for (const auto& [v, n] : enum_names(E{})) {
     if (name == n) return v;
   }
   return std::nullopt;
@@ -71,7 +49,7 @@ std::optional<E> parse_enum(const std::string& name) {
 template <class E>
 std::string enum_choices() {
   std::string out;
-  for (const auto& [v, name] : EnumNames<E>::get()) out += (out.empty() ? "" : ", ") + std::string(name);
+  for (const auto& [v, name] : enum_names(E{})) out += (out.empty() ? "" : ", ") + std::string(name);
   return out;
 }
 

@@ -1,10 +1,10 @@
-#include "ddim/schedulers/discrete_schedule.h"
+#include "schedulers/foundation/discrete_schedule.h"
 
 #include <utility>
 
-#include "ddim/scheduler_error.h"
+#include "ddim/errors.h"
 
-namespace ddim {
+namespace ddim::detail {
 
 DiscreteSchedule::DiscreteSchedule(std::string owner, torch::Tensor alphas_cumprod, bool descending)
     : owner_(std::move(owner)), alphas_cumprod_(std::move(alphas_cumprod)) {
@@ -72,4 +72,4 @@ size_t DiscreteSchedule::index_of(int64_t t) const {
                        std::to_string(num_inference_steps_) + ")");
 }
 
-}  // namespace ddim
+}  // namespace ddim::detail

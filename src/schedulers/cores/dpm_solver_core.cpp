@@ -1,11 +1,12 @@
-#include "schedulers/dpm_solver_core.h"
+#include "schedulers/cores/dpm_solver_core.h"
 
 #include <cmath>
 #include <utility>
 
-#include "ddim/scheduler_error.h"
-#include "schedulers/config_io.h"
-#include "schedulers/scheduler_math.h"
+#include "ddim/errors.h"
+#include "ddim/schedulers/noise_schedule.h"
+#include "schedulers/foundation/numpy_compat.h"
+#include "schedulers/foundation/scheduler_math.h"
 
 namespace ddim::detail {
 namespace {
@@ -35,10 +36,9 @@ void check_dpm_config(const DPMSolverBaseConfig& c, const std::string& owner, bo
                 "dpmsolver++ or sde-dpmsolver++ for flow_prediction");
   }
   if (learned_variance(c.variance_type) && c.prediction_type != PredictionType::kEpsilon) {
-    config_fail(
-        owner, "variance_type",
-        "\"" + config::enum_name(*c.variance_type) + "\" with prediction_type \"" + to_string(c.prediction_type) + "\"",
-        "epsilon prediction (a learned variance splits an epsilon output)");
+    config_fail(owner, "variance_type",
+                "\"" + to_string(*c.variance_type) + "\" with prediction_type \"" + to_string(c.prediction_type) + "\"",
+                "epsilon prediction (a learned variance splits an epsilon output)");
   }
   if (c.thresholding && !(c.dynamic_thresholding_ratio > 0 && c.dynamic_thresholding_ratio <= 1)) {
     config_fail(owner, "dynamic_thresholding_ratio", format_double(c.dynamic_thresholding_ratio), "a number in (0, 1]");
@@ -102,7 +102,9 @@ DPMUpdateScalars DPMSolverCore::update_scalars(size_t i, int order) const {
     throw SchedulerError(owner_ + ": step " + std::to_string(i) + " is past the end of the sigma table (" +
                          std::to_string(sigmas_.size()) + " sigmas)");
   }
-  // multistep_dpm_solver_{first,second,third}_order_update's scalars, float32 as in diffusers.
+  // multistep_dpm_solver_{first,second,third}_order_update's scalars, float32 as in diffusers. In
+  // its names: s0 is the current step (sigma_s, alpha_s), t the next (sigma_t, alpha_t), m0 the
+  // newest converted model output, m1 and m2 the two before it, and h = lambda_t - lambda_s0.
   const auto& tb = tables_;
   const float h = tb.h[i];
   const float a = tb.alpha[i + 1];
@@ -119,20 +121,26 @@ DPMUpdateScalars DPMSolverCore::update_scalars(size_t i, int order) const {
   u.order = order;
   switch (algo) {
     case DPMAlgorithmType::kDPMSolverPlusPlus:
+      // x_t = (sigma_t / sigma_s) * sample - (alpha_t * (exp(-h) - 1.0)) * m0
       u.sample_coef = s / s_s0;
       u.m0_coef = -(a * (e_mh - 1.0F));
       break;
     case DPMAlgorithmType::kDPMSolver:
+      // x_t = (alpha_t / alpha_s) * sample - (sigma_t * (exp(h) - 1.0)) * m0
       u.sample_coef = a / a_s0;
       u.m0_coef = -(s * (e_h - 1.0F));
       break;
     case DPMAlgorithmType::kSDEDPMSolverPlusPlus:
+      // x_t = (sigma_t / sigma_s * exp(-h)) * sample + (alpha_t * (1 - exp(-2.0 * h))) * m0
+      //       + sigma_t * sqrt(1.0 - exp(-2 * h)) * noise
       u.sample_coef = s / s_s0 * e_mh;
       u.m0_coef = a * (1.0F - e_m2h);
       u.noise = true;
       u.noise_coef = s * tb.sqrt_1_minus_exp_neg_2h[i];
       break;
     case DPMAlgorithmType::kSDEDPMSolver:
+      // x_t = (alpha_t / alpha_s) * sample - 2.0 * (sigma_t * (exp(h) - 1.0)) * m0
+      //       + sigma_t * sqrt(exp(2 * h) - 1.0) * noise
       u.sample_coef = a / a_s0;
       u.m0_coef = -(2.0F * (s * (e_h - 1.0F)));
       u.noise = true;
@@ -141,53 +149,70 @@ DPMUpdateScalars DPMSolverCore::update_scalars(size_t i, int order) const {
   }
   if (order == 1) return u;
 
+  // Second order: r0 = h_0 / h with h_0 = lambda_s0 - lambda_s1; D1 = (1.0 / r0) * (m0 - m1).
   const float r0 = (tb.lambda[i] - tb.lambda[i - 1]) / h;
   u.inv_r0 = 1.0F / r0;
   if (order == 2 && !heun) {
+    // solver_type "midpoint": the D1 term of the second-order update.
     switch (algo) {
       case DPMAlgorithmType::kDPMSolverPlusPlus:
+        // - 0.5 * (alpha_t * (exp(-h) - 1.0)) * D1
         u.d1_coef = -(0.5F * (a * (e_mh - 1.0F)));
         break;
       case DPMAlgorithmType::kDPMSolver:
+        // - 0.5 * (sigma_t * (exp(h) - 1.0)) * D1
         u.d1_coef = -(0.5F * (s * (e_h - 1.0F)));
         break;
       case DPMAlgorithmType::kSDEDPMSolverPlusPlus:
+        // + 0.5 * (alpha_t * (1 - exp(-2.0 * h))) * D1
         u.d1_coef = 0.5F * (a * (1.0F - e_m2h));
         break;
       case DPMAlgorithmType::kSDEDPMSolver:
+        // - (sigma_t * (exp(h) - 1.0)) * D1
         u.d1_coef = -(s * (e_h - 1.0F));
         break;
     }
   } else {
+    // solver_type "heun", and the third-order update's D1 term (which diffusers writes the same).
     switch (algo) {
       case DPMAlgorithmType::kDPMSolverPlusPlus:
+        // + (alpha_t * ((exp(-h) - 1.0) / h + 1.0)) * D1
         u.d1_coef = a * ((e_mh - 1.0F) / h + 1.0F);
         break;
       case DPMAlgorithmType::kDPMSolver:
+        // - (sigma_t * ((exp(h) - 1.0) / h - 1.0)) * D1
         u.d1_coef = -(s * ((e_h - 1.0F) / h - 1.0F));
         break;
       case DPMAlgorithmType::kSDEDPMSolverPlusPlus:
+        // + (alpha_t * ((1.0 - exp(-2.0 * h)) / (-2.0 * h) + 1.0)) * D1
         u.d1_coef = a * ((1.0F - e_m2h) / (-2.0F * h) + 1.0F);
         break;
       case DPMAlgorithmType::kSDEDPMSolver:
+        // - 2.0 * (sigma_t * ((exp(h) - 1.0) / h - 1.0)) * D1
         u.d1_coef = -(2.0F * (s * ((e_h - 1.0F) / h - 1.0F)));
         break;
     }
   }
   if (order == 2) return u;
 
+  // Third order: r1 = h_1 / h with h_1 = lambda_s1 - lambda_s2; D1_0 = (1.0 / r0) * (m0 - m1),
+  // D1_1 = (1.0 / r1) * (m1 - m2), D1 = D1_0 + (r0 / (r0 + r1)) * (D1_0 - D1_1),
+  // D2 = (1.0 / (r0 + r1)) * (D1_0 - D1_1).
   const float r1 = (tb.lambda[i - 1] - tb.lambda[i - 2]) / h;
   u.inv_r1 = 1.0F / r1;
   u.k = r0 / (r0 + r1);
   u.q = 1.0F / (r0 + r1);
   switch (algo) {
     case DPMAlgorithmType::kDPMSolverPlusPlus:
+      // - (alpha_t * ((exp(-h) - 1.0 + h) / h**2 - 0.5)) * D2
       u.d2_coef = -(a * ((e_mh - 1.0F + h) / (h * h) - 0.5F));
       break;
     case DPMAlgorithmType::kDPMSolver:
+      // - (sigma_t * ((exp(h) - 1.0 - h) / h**2 - 0.5)) * D2
       u.d2_coef = -(s * ((e_h - 1.0F - h) / (h * h) - 0.5F));
       break;
     case DPMAlgorithmType::kSDEDPMSolverPlusPlus:
+      // + (alpha_t * ((1.0 - exp(-2.0 * h) - 2.0 * h) / (2.0 * h)**2 - 0.5)) * D2
       u.d2_coef = a * ((1.0F - e_m2h - 2.0F * h) / ((2.0F * h) * (2.0F * h)) - 0.5F);
       break;
     case DPMAlgorithmType::kSDEDPMSolver:
@@ -267,6 +292,39 @@ void DPMSolverCore::build_tables() {
   tb.sqrt_1_minus_exp_neg_2h = torch_sqrt(a);
   tb.sqrt_exp_2h_minus_1 = torch_sqrt(b);
   tables_ = std::move(tb);
+}
+
+std::optional<DPMSolverCore::SpacedSigmas> DPMSolverCore::spaced_sigmas(int64_t n, bool from_largest, bool round_karras,
+                                                                        bool use_lu_lambdas) const {
+  const double first = from_largest ? train_sigmas_.back() : train_sigmas_.front();
+  const double last = from_largest ? train_sigmas_.front() : train_sigmas_.back();
+  SpacedSigmas out;
+  bool round = false;
+  if (config_.use_karras_sigmas) {
+    out.sigmas = karras_sigmas(first, last, n);
+    round = round_karras;
+  } else if (use_lu_lambdas) {
+    const double log_first = from_largest ? log_sigmas_.back() : log_sigmas_.front();
+    const double log_last = from_largest ? log_sigmas_.front() : log_sigmas_.back();
+    out.sigmas = lu_lambdas(log_first, log_last, n);
+    for (double& s : out.sigmas) s = std::exp(s);
+    round = round_karras;
+  } else if (config_.use_exponential_sigmas) {
+    out.sigmas = exponential_sigmas(first, last, n);
+  } else if (config_.use_beta_sigmas) {
+    out.sigmas = beta_sigmas(first, last, n);
+  } else if (config_.use_flow_sigmas) {
+    out.sigmas = flow_sigmas(config_.num_train_timesteps, n, config_.flow_shift);
+    for (double s : out.sigmas) out.timesteps.push_back(s * static_cast<double>(config_.num_train_timesteps));
+    return out;
+  } else {
+    return std::nullopt;
+  }
+  for (double s : out.sigmas) {
+    const double t = sigma_to_t(s, log_sigmas_);
+    out.timesteps.push_back(round ? numpy::round(t) : t);
+  }
+  return out;
 }
 
 void DPMSolverCore::set_schedule(std::vector<int64_t> timesteps, std::vector<float> sigmas, torch::Device device) {

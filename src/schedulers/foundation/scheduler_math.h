@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "ddim/schedulers/noise_schedule.h"
+#include "ddim/schedulers/config_base.h"
 #include "ddim/schedulers/scheduler.h"
-#include "schedulers/step_formulas.h"
+#include "schedulers/foundation/step_formulas.h"
 
 namespace ddim::detail {
 

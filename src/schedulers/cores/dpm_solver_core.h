@@ -7,13 +7,13 @@
 
 #include <torch/torch.h>
 
-#include <array>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "ddim/schedulers/discrete_schedule.h"
 #include "ddim/schedulers/dpm_solver_multistep_scheduler.h"
-#include "schedulers/step_formulas.h"
+#include "schedulers/foundation/discrete_schedule.h"
+#include "schedulers/foundation/step_formulas.h"
 
 namespace ddim::detail {
 
@@ -40,6 +40,17 @@ class DPMSolverCore {
   const std::vector<float>& log_sigmas() const { return log_sigmas_; }
   // torch.searchsorted(flip(lambda_t), lambda_min_clipped).
   int64_t clipped_index() const { return clipped_index_; }
+
+  // The sigma spacing the config asks for (Karras, Lu lambdas, exponential, beta or flow) over
+  // num_inference_steps points, with the timesteps they map to (_sigma_to_t, rounded for Karras and
+  // Lu when `round_karras`); nullopt when the config asks for none. The forward scheduler spaces
+  // from the largest training sigma down (`from_largest`), the inverse from the smallest up.
+  struct SpacedSigmas {
+    std::vector<double> sigmas;
+    std::vector<double> timesteps;
+  };
+  std::optional<SpacedSigmas> spaced_sigmas(int64_t num_inference_steps, bool from_largest, bool round_karras,
+                                            bool use_lu_lambdas) const;
 
   // Installs a schedule computed by the scheduler (timesteps; sigmas, one more or longer), resets
   // the multistep state, and refuses a schedule diffusers would run into NaN or past its end.

@@ -1,0 +1,20 @@
+#pragma once
+
+// Whole files in and out: read in one piece, written through a temporary file and a rename so
+// that a reader never sees half a file.
+
+#include <filesystem>
+#include <string>
+
+#include "ddim/export.h"
+
+namespace ddim {
+
+// The bytes of a file. Throws IOError naming the file when it is missing or unreadable.
+DDIM_API std::string read_file(const std::filesystem::path& path);
+
+// Writes `contents` to .<name>.tmp-XXXX in the same folder, then renames it over `path`. Throws
+// IOError naming the file (and removes the temporary file) when any of it fails.
+DDIM_API void write_file_atomically(const std::filesystem::path& path, const std::string& contents);
+
+}  // namespace ddim

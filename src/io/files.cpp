@@ -1,0 +1,44 @@
+#include "ddim/io/files.h"
+
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "ddim/errors.h"
+
+namespace ddim {
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IOError("cannot read " + path.string() + ": no such file or not readable");
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) throw IOError("cannot read " + path.string());
+  return text.str();
+}
+
+void write_file_atomically(const std::filesystem::path& path, const std::string& contents) {
+  const auto dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+  if (!std::filesystem::is_directory(dir))
+    throw IOError("cannot write " + path.string() + ": no folder " + dir.string());
+  const auto temp = dir / ("." + path.filename().string() + ".tmp-" + std::to_string(std::random_device{}()));
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    if (!out) throw IOError("cannot write " + path.string() + ": the folder is not writable");
+    out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
+    out.close();
+    if (!out) {
+      std::error_code ec;
+      std::filesystem::remove(temp, ec);
+      throw IOError("cannot write " + path.string());
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(temp, path, ec);
+  if (ec) {
+    std::filesystem::remove(temp, ec);
+    throw IOError("cannot write " + path.string() + ": " + ec.message());
+  }
+}
+
+}  // namespace ddim
