@@ -8,6 +8,7 @@ stderr, no output left behind).
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -84,6 +85,12 @@ def main():
         open(os.path.join(w, "corrupt.png"), "w").write("not an image")
         Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(os.path.join(w, "big.png"))
         torch.save(torch.zeros(1, 3, 8, 8), os.path.join(w, "badlat.pt"))
+        nan_latents = torch.zeros(1, 3, 16, 16)
+        nan_latents[0, 0, 0, 0] = float("nan")
+        nan_latents[0, 1, 2, 3] = float("inf")
+        torch.save(nan_latents, os.path.join(w, "nanlat.pt"))
+        os.mkfifo(os.path.join(w, "fifo.png"))
+        os.mkdir(os.path.join(w, "folder.png"))
         cases = [
             ("missing model folder", [gen, "--model", os.path.join(w, "nope"), "-o", "x1.png"], "x1.png"),
             ("corrupt model.pt", [gen, "--model", broken, "-o", "x2.png"], "x2.png"),
@@ -96,6 +103,18 @@ def main():
             ("unknown --set key", [gen, "--model", model, "--set", "no_such_key=1", "-o", "x9.png"], "x9.png"),
             ("unwritable output folder", [gen, "--model", model, "-o", os.path.join(w, "nodir", "x.png")], None),
             ("latents of the wrong shape", [gen, "--model", model, "--latents", "badlat.pt", "-o", "x10.png"], "x10.png"),
+            ("printf pattern with %s and %n", [gen, "--model", model, "-o", "%s%s%n.png"], None),
+            ("two conversions", [gen, "--model", model, "-n", "2", "-o", "a%d_%d.png"], None),
+            ("output is a FIFO", [gen, "--model", model, "--steps", "2", "-o", "fifo.png"], None),
+            ("grid is a folder", [gen, "--model", model, "--steps", "2", "-o", "x11.png", "--grid", "folder.png"],
+             "x11.png"),
+            ("latents output is a FIFO", [inv, "--model", model, "--steps", "2", "--resize", "big.png", "-o", "fifo.png"], None),
+            ("-n beyond memory", [gen, "--model", model, "--steps", "1", "-n", "100000000", "-o", "x12.png"],
+             "x12_0.png"),
+            ("seed past 2^64 - 1", [gen, "--model", model, "--seed", "99999999999999999999999", "-o", "x13.png"],
+             "x13.png"),
+            ("negative seed", [gen, "--model", model, "--seed", "-1", "-o", "x14.png"], "x14.png"),
+            ("non-finite latents", [gen, "--model", model, "--latents", "nanlat.pt", "-o", "x15.png"], "x15.png"),
         ]
         for name, cmd, out in cases:
             before = set(os.listdir(w))
@@ -104,6 +123,8 @@ def main():
             check(r.returncode != 0, f"{name}: exit code 0")
             check(len(lines) == 1, f"{name}: stderr has {len(lines)} lines: {r.stderr!r}")
             check(set(os.listdir(w)) == before, f"{name}: left {set(os.listdir(w)) - before}")
+            check(stat.S_ISFIFO(os.stat(os.path.join(w, "fifo.png")).st_mode), f"{name}: fifo.png replaced")
+            check(os.path.isdir(os.path.join(w, "folder.png")), f"{name}: folder.png replaced")
             print(f"ok   {name}: exit {r.returncode}: {lines[0] if lines else ''}")
         r = run([inv, "--model", model, "big.png", "--resize", "-o", "resized.pt", "-q"], w)
         check(r.returncode == 0, f"--resize: {r.stderr}")

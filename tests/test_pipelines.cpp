@@ -215,3 +215,38 @@ TEST_F(Pipelines, GenerateOnCudaMatchesDiffusersOnCpu) {
 }
 
 }  // namespace
+
+// A stand-in model whose output turns NaN at one timestep, as a broken export would.
+class NaNAtTimestep : public ddim::UNet {
+ public:
+  explicit NaNAtTimestep(int64_t bad) : bad_(bad) { config_.sample_height = config_.sample_width = 8; }
+  torch::Tensor forward(const torch::Tensor& sample, int64_t timestep) override {
+    auto out = torch::zeros_like(sample);
+    if (timestep == bad_) out[0][0][0][0] = NAN;
+    return out;
+  }
+  const ddim::UNetConfig& config() const override { return config_; }
+  torch::Device device() const override { return torch::kCPU; }
+  torch::ScalarType dtype() const override { return torch::kFloat32; }
+
+ private:
+  int64_t bad_;
+  ddim::UNetConfig config_;
+};
+
+TEST(DenoisingLoop, NamesTheFirstStepWithANonFiniteSample) {
+  // 10 leading steps over 1000: 900, 800, ..., 0; the 4th is 600.
+  ddim::DDIMPipeline pipe(std::make_shared<NaNAtTimestep>(600), ddim::DDIMScheduler());
+  ddim::GenerateOptions options;
+  options.num_inference_steps = 10;
+  options.seed = 0;
+  try {
+    pipe.generate(options);
+    ADD_FAILURE() << "a NaN sample was returned as an image";
+  } catch (const ddim::SchedulerError& e) {
+    EXPECT_NE(std::string(e.what()).find("step 4 of 10 (timestep 600)"), std::string::npos) << e.what();
+  }
+  // The same model without the NaN step runs through.
+  ddim::DDIMPipeline fine(std::make_shared<NaNAtTimestep>(-1), ddim::DDIMScheduler());
+  EXPECT_TRUE(torch::isfinite(fine.generate(options).images).all().item<bool>());
+}

@@ -2,10 +2,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <iomanip>
 #include <iostream>
 #include <sstream>
 
@@ -117,18 +121,75 @@ nlohmann::json overrides_record(const std::vector<ConfigOverride>& overrides) {
   return record;
 }
 
-std::vector<std::filesystem::path> output_names(const std::string& path, int64_t count) {
-  std::vector<std::filesystem::path> names;
-  const bool pattern = path.find('%') != std::string::npos;
-  for (int64_t i = 0; i < count; ++i) {
-    if (pattern) {
-      std::vector<char> buf(path.size() + 32);
-      std::snprintf(buf.data(), buf.size(), path.c_str(), static_cast<int>(i));
-      names.emplace_back(buf.data());
-    } else if (count == 1) {
-      names.emplace_back(path);
+namespace {
+
+// The one integer conversion of an output pattern: its position and length, or npos when there is
+// none; '%%' is a literal percent sign. Anything else after a '%' is a UsageError naming the pattern.
+std::pair<size_t, size_t> find_conversion(const std::string& pattern) {
+  const auto refuse = [&](const std::string& why) -> void {
+    throw UsageError("output name pattern '" + pattern + "': " + why +
+                     " (use one integer conversion such as %d or %03d, and %% for a percent sign)");
+  };
+  std::pair<size_t, size_t> found{std::string::npos, 0};
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] != '%') continue;
+    if (i + 1 < pattern.size() && pattern[i + 1] == '%') {
+      ++i;
+      continue;
+    }
+    size_t j = i + 1;
+    while (j < pattern.size() && std::string("-+ 0#").find(pattern[j]) != std::string::npos) ++j;
+    const size_t width_start = j;
+    while (j < pattern.size() && std::isdigit(static_cast<unsigned char>(pattern[j]))) ++j;
+    if (j - width_start > 3) refuse("a field width over 999");
+    if (j >= pattern.size() || std::string("diu").find(pattern[j]) == std::string::npos) {
+      refuse("'" + pattern.substr(i, j + 1 - i) + "' is not an integer conversion");
+    }
+    if (found.first != std::string::npos) refuse("more than one conversion");
+    found = {i, j + 1 - i};
+    i = j;
+  }
+  return found;
+}
+
+// printf with one int conversion, without handing the pattern to printf: only the checked
+// conversion is formatted; the rest is copied, with %% as %.
+std::string expand(const std::string& pattern, std::pair<size_t, size_t> conversion, int64_t index) {
+  std::string out;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (i == conversion.first) {
+      std::string spec = pattern.substr(i, conversion.second);
+      spec.back() = 'd';  // %u of a non-negative index prints as %d
+      char buf[1100];
+      std::snprintf(buf, sizeof buf, spec.c_str(), static_cast<int>(index));
+      out += buf;
+      i += conversion.second - 1;
+    } else if (pattern[i] == '%') {
+      out += '%';
+      ++i;  // the second % of %%
     } else {
-      const std::filesystem::path p(path);
+      out += pattern[i];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void check_output_pattern(const std::string& path) { find_conversion(path); }
+
+std::vector<std::filesystem::path> output_names(const std::string& path, int64_t count) {
+  const auto conversion = find_conversion(path);
+  std::vector<std::filesystem::path> names;
+  for (int64_t i = 0; i < count; ++i) {
+    if (conversion.first != std::string::npos) {
+      names.emplace_back(expand(path, conversion, i));
+      continue;
+    }
+    const std::filesystem::path p(expand(path, conversion, 0));  // %% -> %
+    if (count == 1) {
+      names.push_back(p);
+    } else {
       names.push_back(p.parent_path() / (p.stem().string() + "_" + std::to_string(i) + p.extension().string()));
     }
   }
@@ -141,6 +202,47 @@ void check_writable(const std::vector<std::filesystem::path>& paths) {
     if (!std::filesystem::is_directory(dir) || access(dir.c_str(), W_OK) != 0) {
       throw IOError("cannot write " + path.string() + ": folder " + dir.string() + " is missing or not writable");
     }
+    // The output and its sidecar: never a device, a FIFO, a socket or a folder.
+    check_replaceable(path);
+    check_replaceable(path.string() + ".json");
+  }
+}
+
+uint64_t parse_seed(const std::string& text) {
+  const bool digits = !text.empty() && text.size() <= 20 &&
+                      std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  errno = 0;
+  const unsigned long long value = digits ? std::strtoull(text.c_str(), nullptr, 10) : 0;
+  if (!digits || errno == ERANGE) {
+    throw UsageError("--seed " + text + " is not an integer in [0, 18446744073709551615]");
+  }
+  return value;
+}
+
+void check_finite(const torch::Tensor& tensor, const std::string& what) {
+  const int64_t bad = torch::isfinite(tensor).logical_not().sum().item<int64_t>();
+  if (bad > 0) {
+    throw UsageError(what + " holds " + std::to_string(bad) + " non-finite value" + (bad == 1 ? "" : "s") +
+                     " (NaN or inf) of " + std::to_string(tensor.numel()));
+  }
+}
+
+void check_memory(int64_t images, const UNetConfig& config, const std::string& flag) {
+  // Per image: the latents, the model output, the step's temporaries and the decoded image
+  // (float32, about 16 copies of one sample), plus its names, sidecar and the UNet's activations,
+  // which are at least 16 more samples for any UNet2DModel.
+  const double sample_bytes =
+      4.0 * static_cast<double>(config.in_channels * config.sample_height * config.sample_width);
+  const double needed = static_cast<double>(images) * (32 * sample_bytes + 512);
+  const long pages = sysconf(_SC_AVPHYS_PAGES);
+  const long page_size = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page_size <= 0) return;
+  const double available = static_cast<double>(pages) * static_cast<double>(page_size);
+  if (needed > available) {
+    std::ostringstream msg;
+    msg << std::fixed << std::setprecision(1) << flag << " " << images << " needs about " << needed / 1e9
+        << " GB at once, more than the " << available / 1e9 << " GB of memory available; make fewer images per run";
+    throw UsageError(msg.str());
   }
 }
 

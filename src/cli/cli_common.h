@@ -47,13 +47,26 @@ torch::Device parse_device(const std::string& name);  // auto | cpu | cuda
 std::vector<ConfigOverride> parse_overrides(const std::vector<std::string>& sets);
 nlohmann::json overrides_record(const std::vector<ConfigOverride>& overrides);
 
-// One name per image: a printf pattern in PATH (img_%03d.png) takes the index; otherwise, with more
-// than one image, _<i> goes before the extension.
+// One name per image: an integer conversion in PATH (img_%03d.png; flags, a width, and d, i or u)
+// takes the index; otherwise, with more than one image, _<i> goes before the extension. %% is a
+// percent sign. Any other conversion, or more than one, is a UsageError naming the pattern.
 std::vector<std::filesystem::path> output_names(const std::string& path, int64_t count);
+// The same check alone, before any name is made.
+void check_output_pattern(const std::string& path);
 
-// Throws IOError naming the first path whose folder is missing or not writable, so that a run
-// fails before its work, not after.
+// Throws IOError naming the first path whose folder is missing or not writable, or which (or whose
+// .json sidecar) exists and is not a regular file or a symlink, so that a run fails before its work.
 void check_writable(const std::vector<std::filesystem::path>& paths);
+
+// --seed: a decimal integer in [0, 2^64 - 1]; anything else is a UsageError naming it.
+uint64_t parse_seed(const std::string& text);
+
+// UsageError "<what> holds N non-finite values ..." when the tensor has NaN or inf.
+void check_finite(const torch::Tensor& tensor, const std::string& what);
+
+// UsageError naming the flag when `images` images of this model cannot fit in the memory available
+// now (estimated before anything is allocated).
+void check_memory(int64_t images, const UNetConfig& config, const std::string& flag);
 
 // Writes <output>.json beside an output.
 void write_sidecar(const std::filesystem::path& output, const nlohmann::json& record);

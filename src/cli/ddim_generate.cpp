@@ -24,12 +24,12 @@ int main(int argc, char** argv) {
   std::string output = "ddim.png", grid, latents_path;
   int64_t steps = 50, batch = 1;
   double eta = 0;
-  std::optional<uint64_t> seed;
+  std::string seed_text;
   app.add_option("--steps", steps, "number of inference steps")->check(ddim::cli::at_least(1))->capture_default_str();
   app.add_option("--eta", eta, "noise weight: 0 = DDIM, 1 = DDPM-like")
       ->check(ddim::cli::between(0.0, 1.0))
       ->capture_default_str();
-  app.add_option("--seed", seed, "seed of the noise (random when absent; printed and recorded)");
+  app.add_option("--seed", seed_text, "seed of the noise, 0 to 2^64-1 (random when absent; printed and recorded)");
   app.add_option("-n,--batch-size", batch, "number of images")->check(ddim::cli::at_least(1))->capture_default_str();
   app.add_option("-o,--output", output,
                  "PNG path; with several images a printf pattern (img_%03d.png) or _<i> before the extension")
@@ -43,9 +43,8 @@ int main(int argc, char** argv) {
 
   return ddim::cli::run_tool("ddim-generate", [&] {
     ddim::cli::install_interrupt_handler();
-    const auto names = ddim::cli::output_names(output, latents_path.empty() ? batch : 1);
-    ddim::cli::check_writable(names);
-    if (!grid.empty()) ddim::cli::check_writable({grid});
+    ddim::cli::check_output_pattern(output);
+    const uint64_t seed = seed_text.empty() ? ddim::random_seed() : ddim::cli::parse_seed(seed_text);
     const auto model = ddim::cli::resolve_model(common.model, argv[0]);
     const auto device = ddim::cli::parse_device(common.device);
     const auto dtype = ddim::dtype_from_name(common.dtype);
@@ -53,12 +52,18 @@ int main(int argc, char** argv) {
     if (!latents_path.empty()) {
       latents = ddim::load_tensor(latents_path);
       if (latents->dim() != 4) throw ddim::UsageError("--latents " + latents_path + ": expected [B, C, H, W] latents");
+      ddim::cli::check_finite(*latents, "--latents " + latents_path);
       batch = latents->size(0);
     }
     const auto overrides = ddim::cli::parse_overrides(common.sets);
     const auto scheduler =
         ddim::scheduler_from_config_as<ddim::DDIMScheduler>(ddim::read_scheduler_config(model), overrides);
     std::shared_ptr<ddim::UNet> unet = ddim::load_unet(model, device, dtype);
+    // Before any name or tensor is made: what cannot fit is refused now.
+    ddim::cli::check_memory(batch, unet->config(), "--batch-size");
+    const auto outputs = ddim::cli::output_names(output, batch);
+    ddim::cli::check_writable(outputs);
+    if (!grid.empty()) ddim::cli::check_writable({grid});
     ddim::DDIMPipeline pipe(unet, *scheduler);
 
     ddim::GenerateOptions options;
@@ -66,7 +71,7 @@ int main(int argc, char** argv) {
     options.num_inference_steps = steps;
     options.eta = eta;
     options.latents = latents;
-    if (!latents) options.seed = seed ? *seed : ddim::random_seed();
+    if (!latents) options.seed = seed;
     ddim::cli::Progress progress("ddim-generate", common.quiet);
     options.callback = progress.callback();
     if (!common.quiet && options.seed) std::cerr << "ddim-generate: seed " << *options.seed << "\n";
@@ -85,7 +90,6 @@ int main(int argc, char** argv) {
     record["batch_size"] = batch;
     record["seed"] = options.seed ? nlohmann::json(*options.seed) : nlohmann::json(nullptr);
     record["latents"] = latents_path.empty() ? nlohmann::json(nullptr) : nlohmann::json(latents_path);
-    const auto outputs = ddim::cli::output_names(output, batch);
     for (int64_t i = 0; i < batch; ++i) {
       ddim::write_png(outputs[static_cast<size_t>(i)], result.images[i]);
       record["index"] = i;

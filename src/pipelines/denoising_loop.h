@@ -17,6 +17,8 @@ struct LoopResult {
   int steps_done = 0;
 };
 
+// Throws SchedulerError naming the first step whose sample is not finite (checked on the device,
+// read once after the loop).
 LoopResult denoising_loop(Scheduler& scheduler, UNet& unet, torch::Tensor sample, int64_t num_inference_steps,
                           const StepOptions& step_options, const StepCallback& callback);
 

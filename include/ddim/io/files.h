@@ -13,8 +13,14 @@ namespace ddim {
 // The bytes of a file. Throws IOError naming the file when it is missing or unreadable.
 DDIM_API std::string read_file(const std::filesystem::path& path);
 
+// Throws IOError naming `path` when it exists and is not a regular file or a symlink (a folder, a
+// device such as /dev/full, a FIFO, a socket): outputs never replace those. A symlink is replaced
+// by the new file; the file it pointed to is left as it was.
+DDIM_API void check_replaceable(const std::filesystem::path& path);
+
 // Writes `contents` to .<name>.tmp-XXXX in the same folder, then renames it over `path`. Throws
-// IOError naming the file (and removes the temporary file) when any of it fails.
+// IOError naming the file (and removes the temporary file) when any of it fails, or when `path`
+// is not replaceable (check_replaceable).
 DDIM_API void write_file_atomically(const std::filesystem::path& path, const std::string& contents);
 
 }  // namespace ddim
