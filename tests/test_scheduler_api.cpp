@@ -281,3 +281,52 @@ TEST(InversionRoundTrip, DPMSolverInverseThenDPMSolverReturnsToTheStart) {
 }
 
 }  // namespace
+
+TEST(SchedulerConfig, SizeLikeKeysAreBounded) {
+  // A huge num_train_timesteps would ask LibTorch for petabytes; it is a ConfigError naming the key.
+  auto msg = message_of<ddim::ConfigError>(
+      [] { make("DPMSolverMultistepScheduler", "\"num_train_timesteps\": 2005555555555550"); });
+  EXPECT_NE(msg.find("'num_train_timesteps' has value 2005555555555550"), std::string::npos) << msg;
+  msg = message_of<ddim::ConfigError>([] { make("DDIMScheduler", "\"steps_offset\": 9223372036854775807"); });
+  EXPECT_NE(msg.find("'steps_offset'"), std::string::npos) << msg;
+}
+
+TEST(SchedulerConfig, ThresholdingRatioZeroIsTheMinimum) {
+  // diffusers accepts it (its own fp16 test of the inverse DPM scheduler uses it).
+  for (const char* cls : {"DDIMScheduler", "DPMSolverMultistepScheduler", "DPMSolverMultistepInverseScheduler"}) {
+    EXPECT_NO_THROW(make(cls, "\"thresholding\": true, \"dynamic_thresholding_ratio\": 0")) << cls;
+  }
+}
+
+TEST(SchedulerStep, NonFiniteTimestepsAreRefusedAtSetTimesteps) {
+  // Karras sigmas over 9234 training steps, one inference step: diffusers' timestep is NaN.
+  auto s = make("DPMSolverMultistepInverseScheduler", "\"num_train_timesteps\": 9234, \"use_karras_sigmas\": true");
+  const auto msg = message_of<ddim::SchedulerError>([&] { s->set_timesteps(1); });
+  EXPECT_NE(msg.find("non-finite timestep"), std::string::npos) << msg;
+}
+
+TEST(SchedulerStep, DPMSolverBuildsWhatDiffusersBuildsAndRefusesTheFailingStep) {
+  // Every training timestep on a default inverse scheduler: diffusers builds this schedule (its
+  // tests check the timesteps are unique); a step whose update is not finite is refused there.
+  std::vector<std::string> warnings;
+  auto previous = ddim::set_warning_handler([&](const std::string& m) { warnings.push_back(m); });
+  auto s = make("DPMSolverMultistepInverseScheduler");
+  ASSERT_NO_THROW(s->set_timesteps(1000));
+  ddim::set_warning_handler(previous);
+  const auto ts = s->timesteps();
+  EXPECT_EQ(std::get<0>(at::_unique(ts)).numel(), ts.numel());
+  auto x = torch::randn({1, 3, 4, 4}, at::make_generator<at::CPUGeneratorImpl>(0));
+  bool refused = false;
+  for (int64_t i = 0; i < ts.numel() && !refused; ++i) {
+    const int64_t t = ts[i].item<int64_t>();
+    try {
+      x = s->step(x * 0.1, t, x).prev_sample;
+      ASSERT_TRUE(torch::isfinite(x).all().item<bool>()) << "step " << i << " returned NaN without an error";
+    } catch (const ddim::SchedulerError& e) {
+      refused = true;
+      EXPECT_NE(std::string(e.what()).find("step " + std::to_string(i) + " "), std::string::npos) << e.what();
+    }
+  }
+  // Refused at a step exactly when set_timesteps warned.
+  EXPECT_EQ(refused, !warnings.empty());
+}

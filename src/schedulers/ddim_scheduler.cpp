@@ -40,9 +40,9 @@ std::vector<int64_t> ddim_timesteps(const DDIMSchedulerConfig& c, int64_t n) {
 
 // The keys only DDIMScheduler has; the shared ones are checked by DDIMCore.
 const DDIMSchedulerConfig& checked(const DDIMSchedulerConfig& c) {
-  if (c.thresholding && !(c.dynamic_thresholding_ratio > 0 && c.dynamic_thresholding_ratio <= 1)) {
+  if (c.thresholding && !(c.dynamic_thresholding_ratio >= 0 && c.dynamic_thresholding_ratio <= 1)) {
     detail::config_fail(kName, "dynamic_thresholding_ratio", detail::format_double(c.dynamic_thresholding_ratio),
-                        "a number in (0, 1]");
+                        "a number in [0, 1] (0: the minimum of |x0|)");
   }
   return c;
 }

@@ -81,9 +81,7 @@ void DPMSolverMultistepInverseScheduler::set_timesteps(int64_t num_inference_ste
   for (double t : ts) {
     if (std::find(unique.begin(), unique.end(), t) == unique.end()) unique.push_back(t);
   }
-  std::vector<int64_t> timesteps;
-  for (double t : unique) timesteps.push_back(static_cast<int64_t>(t));  // torch .to(int64) truncates
-  core_->set_schedule(std::move(timesteps), std::move(sigmas32), device);
+  core_->set_schedule(core_->integer_timesteps(unique), std::move(sigmas32), device);
 }
 
 SchedulerOutput DPMSolverMultistepInverseScheduler::step(const torch::Tensor& model_output, int64_t timestep,

@@ -91,9 +91,7 @@ void DPMSolverMultistepScheduler::set_timesteps(int64_t num_inference_steps, tor
   }
   std::vector<float> sigmas32(sigmas.begin(), sigmas.end());
   sigmas32.push_back(sigma_last);
-  std::vector<int64_t> timesteps;
-  for (double t : ts) timesteps.push_back(static_cast<int64_t>(t));  // torch .to(int64) truncates
-  core_->set_schedule(std::move(timesteps), std::move(sigmas32), device);
+  core_->set_schedule(core_->integer_timesteps(ts), std::move(sigmas32), device);
 }
 
 SchedulerOutput DPMSolverMultistepScheduler::step(const torch::Tensor& model_output, int64_t timestep,

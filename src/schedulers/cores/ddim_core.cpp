@@ -14,8 +14,8 @@ DDIMCore::DDIMCore(std::string owner, const DDIMBaseConfig& config, bool inverse
   if (config.prediction_type == PredictionType::kFlowPrediction) {
     config_fail(owner_, "prediction_type", "\"flow_prediction\"", "epsilon, sample or v_prediction");
   }
-  if (config.steps_offset < 0) {
-    config_fail(owner_, "steps_offset", std::to_string(config.steps_offset), "an integer >= 0");
+  if (config.steps_offset < 0 || config.steps_offset > config.num_train_timesteps) {
+    config_fail(owner_, "steps_offset", std::to_string(config.steps_offset), "an integer in [0, num_train_timesteps]");
   }
   schedule_ = DiscreteSchedule(owner_, make_alphas_cumprod(config, config.rescale_betas_zero_snr),
                                /*descending=*/!inverse);

@@ -5,6 +5,7 @@
 
 #include "ddim/errors.h"
 #include "ddim/schedulers/noise_schedule.h"
+#include "ddim/warnings.h"
 #include "schedulers/foundation/numpy_compat.h"
 #include "schedulers/foundation/scheduler_math.h"
 
@@ -40,10 +41,13 @@ void check_dpm_config(const DPMSolverBaseConfig& c, const std::string& owner, bo
                 "\"" + to_string(*c.variance_type) + "\" with prediction_type \"" + to_string(c.prediction_type) + "\"",
                 "epsilon prediction (a learned variance splits an epsilon output)");
   }
-  if (c.thresholding && !(c.dynamic_thresholding_ratio > 0 && c.dynamic_thresholding_ratio <= 1)) {
-    config_fail(owner, "dynamic_thresholding_ratio", format_double(c.dynamic_thresholding_ratio), "a number in (0, 1]");
+  if (c.thresholding && !(c.dynamic_thresholding_ratio >= 0 && c.dynamic_thresholding_ratio <= 1)) {
+    config_fail(owner, "dynamic_thresholding_ratio", format_double(c.dynamic_thresholding_ratio),
+                "a number in [0, 1] (0: the minimum of |x0|)");
   }
-  if (c.steps_offset < 0) config_fail(owner, "steps_offset", std::to_string(c.steps_offset), "an integer >= 0");
+  if (c.steps_offset < 0 || c.steps_offset > c.num_train_timesteps) {
+    config_fail(owner, "steps_offset", std::to_string(c.steps_offset), "an integer in [0, num_train_timesteps]");
+  }
   if (c.use_flow_sigmas && !(c.flow_shift > 0)) {
     config_fail(owner, "flow_shift", format_double(c.flow_shift), "a number > 0");
   }
@@ -336,17 +340,19 @@ void DPMSolverCore::set_schedule(std::vector<int64_t> timesteps, std::vector<flo
   lower_order_nums_ = 0;
   step_index_ = -1;
 
-  // Walk the schedule as a sampling loop would and refuse what diffusers cannot run: its scalars
-  // then give NaN or inf whatever the data.
+  // Walk the schedule as a sampling loop would and find what diffusers cannot run: its scalars
+  // then give NaN or inf whatever the data. diffusers builds such a schedule and fails at that
+  // step; so does this core (warning now, refusing in step()).
+  nonfinite_step_ = -1;
   const auto& ts = schedule_.host_timesteps();
   if (schedule_.positions_of(ts.front()).size() > 1) {
-    throw SchedulerError(owner_ + ": this schedule of " + std::to_string(n) + " steps starts with timestep " +
-                         std::to_string(ts.front()) +
-                         " twice; diffusers starts at its second copy and runs past the end of its sigmas. "
-                         "Use another step count or timestep spacing");
+    warn(owner_ + ": this schedule of " + std::to_string(n) + " steps starts with timestep " +
+         std::to_string(ts.front()) +
+         " twice; diffusers starts at its second copy and runs past the end of its sigmas at the last step, "
+         "which will be refused. Use another step count or timestep spacing");
   }
   int lower_order_nums = 0;
-  for (size_t i = 0; i < ts.size(); ++i) {
+  for (size_t i = 0; i < ts.size() && i + 1 < sigmas_.size(); ++i) {
     const auto u = update_scalars(i, order_for(i, lower_order_nums));
     // One-element stand-ins: sample 1, newest outputs 3, 2, 1, noise 1.
     float x = 0;
@@ -355,13 +361,32 @@ void DPMSolverCore::set_schedule(std::vector<int64_t> timesteps, std::vector<flo
                   : dpm_update<decltype(order)::value, false>(1.0F, 3.0F, 2.0F, 1.0F, 1.0F, u);
     });
     if (!std::isfinite(x)) {
-      throw SchedulerError(owner_ + ": with " + std::to_string(n) + " steps, step " + std::to_string(i) +
-                           " (timestep " + std::to_string(ts[i]) +
-                           ") has a non-finite update (two equal sigmas or a negative variance); diffusers returns "
-                           "NaN here. Use another step count or sigma spacing");
+      nonfinite_step_ = static_cast<int64_t>(i);
+      warn(owner_ + ": " + nonfinite_message(i) + "; that step will be refused");
+      break;
     }
     lower_order_nums = std::min(lower_order_nums + 1, static_cast<int>(config_.solver_order));
   }
+}
+
+std::string DPMSolverCore::nonfinite_message(size_t i) const {
+  const auto& ts = schedule_.host_timesteps();
+  return "with " + std::to_string(ts.size()) + " steps, step " + std::to_string(i) + " (timestep " +
+         std::to_string(ts[i]) +
+         ") has a non-finite update (two equal sigmas or a negative variance); diffusers returns NaN there. Use "
+         "another step count or sigma spacing";
+}
+
+std::vector<int64_t> DPMSolverCore::integer_timesteps(const std::vector<double>& timesteps) const {
+  std::vector<int64_t> out;
+  for (double t : timesteps) {
+    if (!std::isfinite(t)) {
+      throw SchedulerError(owner_ + ": this schedule has a non-finite timestep (" + format_double(t) +
+                           "; diffusers casts it to an arbitrary integer). Use another step count or sigma spacing");
+    }
+    out.push_back(static_cast<int64_t>(t));  // torch .to(int64) truncates
+  }
+  return out;
 }
 
 SchedulerOutput DPMSolverCore::step(const torch::Tensor& model_output, int64_t timestep, const torch::Tensor& sample,
@@ -383,6 +408,7 @@ SchedulerOutput DPMSolverCore::step(const torch::Tensor& model_output, int64_t t
   }
   check_noise_options(options, owner_);
   const auto i = static_cast<size_t>(step_index_);
+  if (step_index_ == nonfinite_step_) throw SchedulerError(owner_ + ": " + nonfinite_message(i));
 
   torch::Tensor noise;
   if (is_sde()) {

@@ -52,10 +52,14 @@ class DPMSolverCore {
   std::optional<SpacedSigmas> spaced_sigmas(int64_t num_inference_steps, bool from_largest, bool round_karras,
                                             bool use_lu_lambdas) const;
 
-  // Installs a schedule computed by the scheduler (timesteps; sigmas, one more or longer), resets
-  // the multistep state, and refuses a schedule diffusers would run into NaN or past its end.
+  // Installs a schedule computed by the scheduler (timesteps; sigmas, one more or longer) and
+  // resets the multistep state. A schedule diffusers would run into NaN or past its end is built
+  // as diffusers builds it, with a warning; step() refuses the step where it would fail.
   void set_schedule(std::vector<int64_t> timesteps, std::vector<float> sigmas, torch::Device device);
   torch::Tensor sigmas() const;
+  // The float timesteps a scheduler computed, truncated as torch's .to(int64) does; a non-finite
+  // one (diffusers casts NaN to an arbitrary integer) is a SchedulerError.
+  std::vector<int64_t> integer_timesteps(const std::vector<double>& timesteps) const;
 
   SchedulerOutput step(const torch::Tensor& model_output, int64_t timestep, const torch::Tensor& sample,
                        const StepOptions& options);
@@ -92,6 +96,9 @@ class DPMSolverCore {
   std::vector<torch::Tensor> model_outputs_;
   int lower_order_nums_ = 0;
   int64_t step_index_ = -1;
+  // The first step whose update is not finite (-1: none), found by set_schedule.
+  int64_t nonfinite_step_ = -1;
+  std::string nonfinite_message(size_t step_index) const;
 };
 
 }  // namespace ddim::detail

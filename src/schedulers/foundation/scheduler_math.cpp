@@ -142,8 +142,9 @@ std::string format_double(double value) {
 }
 
 void check_train_config(const TrainScheduleConfig& config, const std::string& owner) {
-  if (config.num_train_timesteps < 2) {
-    config_fail(owner, "num_train_timesteps", std::to_string(config.num_train_timesteps), "an integer >= 2");
+  if (config.num_train_timesteps < 2 || config.num_train_timesteps > kMaxTrainTimesteps) {
+    config_fail(owner, "num_train_timesteps", std::to_string(config.num_train_timesteps),
+                "an integer in [2, " + std::to_string(kMaxTrainTimesteps) + "]");
   }
   if (config.trained_betas && static_cast<int64_t>(config.trained_betas->size()) != config.num_train_timesteps) {
     config_fail(owner, "trained_betas", "a list of " + std::to_string(config.trained_betas->size()) + " betas",

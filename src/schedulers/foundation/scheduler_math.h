@@ -58,7 +58,12 @@ torch::Tensor add_noise_alphas(const torch::Tensor& alphas_cumprod, const torch:
 // Throws ConfigError "<owner> config: key '<key>' has value <value>, expected <expected>".
 [[noreturn]] void config_fail(const std::string& owner, const std::string& key, const std::string& value,
                               const std::string& expected);
-// Checks the keys of TrainScheduleConfig (positive num_train_timesteps, trained_betas length).
+// The most training timesteps a config may name: diffusers' models use at most a few thousand, and
+// every table is this long, so a larger value is a mistake, not a model.
+constexpr int64_t kMaxTrainTimesteps = 100000;
+
+// Checks the keys of TrainScheduleConfig (num_train_timesteps in [2, kMaxTrainTimesteps],
+// trained_betas length).
 void check_train_config(const TrainScheduleConfig& config, const std::string& owner);
 std::string format_double(double value);
 
