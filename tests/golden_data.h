@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -14,10 +15,13 @@ namespace ddim::test {
 
 class GoldenData {
  public:
+  // tests/data/schedulers, or the folder in $DDIM_GOLDEN_DIR (cases drawn by
+  // scripts/random_differential.py, in the same format).
   static const GoldenData& get() {
-    static const GoldenData data(std::string(DDIM_TEST_DATA_DIR) + "/schedulers");
+    static const GoldenData data(other_dir() ? other_dir() : std::string(DDIM_TEST_DATA_DIR) + "/schedulers");
     return data;
   }
+  static const char* other_dir() { return std::getenv("DDIM_GOLDEN_DIR"); }
 
   const nlohmann::json& doc() const { return doc_; }
 

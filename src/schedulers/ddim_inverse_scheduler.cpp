@@ -62,7 +62,7 @@ void DDIMInverseScheduler::set_timesteps(int64_t num_inference_steps, torch::Dev
   const int64_t ratio = config_.num_train_timesteps / num_inference_steps;
   for (int64_t t : ts) {
     const int64_t from = std::min(t - ratio, config_.num_train_timesteps - 1);
-    if (config_.prediction_type == PredictionType::kSample && core_->alpha_prod(from) == 1.0F) {
+    if (config_.prediction_type == PredictionType::kSample && core_->alpha_prod_or_boundary(from) == 1.0F) {
       throw SchedulerError(std::string(kName) + ": with sample prediction the step at timestep " + std::to_string(t) +
                            " starts from alpha 1 and diffusers returns NaN; use set_alpha_to_one false");
     }
@@ -78,8 +78,8 @@ SchedulerOutput DDIMInverseScheduler::step(const torch::Tensor& model_output, in
   const int64_t from = std::min(timestep - core_->step_ratio(), config_.num_train_timesteps - 1);
   detail::DDIMScalars scalars;
   scalars.prediction_type = config_.prediction_type;
-  scalars.sqrt_alpha = core_->sqrt_alpha_prod(from);
-  scalars.sqrt_beta = core_->sqrt_one_minus_alpha_prod(from);
+  scalars.sqrt_alpha = core_->sqrt_alpha_prod_or_boundary(from);
+  scalars.sqrt_beta = core_->sqrt_one_minus_alpha_prod_or_boundary(from);
   scalars.sqrt_alpha_prev = core_->sqrt_alpha_prod(timestep);
   scalars.direction = core_->sqrt_one_minus_alpha_prod(timestep);
   detail::X0Processing processing;

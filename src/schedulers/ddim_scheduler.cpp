@@ -88,7 +88,7 @@ SchedulerOutput DDIMScheduler::step(const torch::Tensor& model_output, int64_t t
   // a negative prev_timestep reads final_alpha_cumprod.
   const int64_t prev_timestep = timestep - core_->step_ratio();
   const float alpha_prod_t = core_->alpha_prod(timestep);
-  const float alpha_prod_t_prev = core_->alpha_prod(prev_timestep);
+  const float alpha_prod_t_prev = core_->alpha_prod_or_boundary(prev_timestep);
   const float beta_prod_t = 1.0F - alpha_prod_t;
 
   // With eta = 0 the direction coefficient is (1 - alpha_prod_t_prev) ** 0.5, already tabled.
@@ -96,8 +96,8 @@ SchedulerOutput DDIMScheduler::step(const torch::Tensor& model_output, int64_t t
   scalars.prediction_type = config_.prediction_type;
   scalars.sqrt_alpha = core_->sqrt_alpha_prod(timestep);
   scalars.sqrt_beta = core_->sqrt_one_minus_alpha_prod(timestep);
-  scalars.sqrt_alpha_prev = core_->sqrt_alpha_prod(prev_timestep);
-  scalars.direction = core_->sqrt_one_minus_alpha_prod(prev_timestep);
+  scalars.sqrt_alpha_prev = core_->sqrt_alpha_prod_or_boundary(prev_timestep);
+  scalars.direction = core_->sqrt_one_minus_alpha_prod_or_boundary(prev_timestep);
   scalars.use_clipped_model_output = options.use_clipped_model_output;
   float std_dev_t = 0;
   if (options.eta != 0) {

@@ -24,15 +24,15 @@ DDIMCore::DDIMCore(std::string owner, const DDIMBaseConfig& config, bool inverse
   boundary_sqrt_beta_ = torch_sqrt(1.0F - boundary_alpha_);
 }
 
-float DDIMCore::alpha_prod(int64_t t) const {
+float DDIMCore::alpha_prod_or_boundary(int64_t t) const {
   return t >= 0 ? static_cast<float>(schedule_.alpha_prod(t)) : boundary_alpha_;
 }
 
-float DDIMCore::sqrt_alpha_prod(int64_t t) const {
+float DDIMCore::sqrt_alpha_prod_or_boundary(int64_t t) const {
   return t >= 0 ? schedule_.sqrt_alpha_prod(t) : boundary_sqrt_alpha_;
 }
 
-float DDIMCore::sqrt_one_minus_alpha_prod(int64_t t) const {
+float DDIMCore::sqrt_one_minus_alpha_prod_or_boundary(int64_t t) const {
   return t >= 0 ? schedule_.sqrt_one_minus_alpha_prod(t) : boundary_sqrt_beta_;
 }
 

@@ -24,13 +24,18 @@ class DDIMCore {
 
   const DiscreteSchedule& schedule() const { return schedule_; }
 
-  // alphas_cumprod[t] and its roots (float32, LibTorch's sqrt) for t >= 0. A negative t is the
-  // step beyond the schedule's end (DDIM: after the last step; the inverse: before the first),
-  // where diffusers uses final_alpha_cumprod / initial_alpha_cumprod: 1 with set_alpha_to_one,
-  // else alphas_cumprod[0].
-  float alpha_prod(int64_t t) const;
-  float sqrt_alpha_prod(int64_t t) const;
-  float sqrt_one_minus_alpha_prod(int64_t t) const;
+  // alphas_cumprod[t] and its roots (float32, LibTorch's sqrt); a negative t counts from the end,
+  // as Python's indexing does (trailing spacing can place timestep -1, which diffusers reads as the
+  // last training timestep).
+  float alpha_prod(int64_t t) const { return static_cast<float>(schedule_.alpha_prod(t)); }
+  float sqrt_alpha_prod(int64_t t) const { return schedule_.sqrt_alpha_prod(t); }
+  float sqrt_one_minus_alpha_prod(int64_t t) const { return schedule_.sqrt_one_minus_alpha_prod(t); }
+  // The same for the other end of a step (DDIM: prev_timestep; the inverse: the timestep it
+  // starts from), where a negative t is beyond the schedule's end and diffusers uses
+  // final_alpha_cumprod / initial_alpha_cumprod: 1 with set_alpha_to_one, else alphas_cumprod[0].
+  float alpha_prod_or_boundary(int64_t t) const;
+  float sqrt_alpha_prod_or_boundary(int64_t t) const;
+  float sqrt_one_minus_alpha_prod_or_boundary(int64_t t) const;
 
   // Installs the timesteps a scheduler placed; warns, as diffusers' result deserves, when trailing
   // spacing gave fewer timesteps than steps.
