@@ -29,16 +29,12 @@ std::vector<int64_t> inverse_timesteps(const DDIMInverseSchedulerConfig& c, int6
   return ts;
 }
 
-// The rules only the inverse has; the shared keys are checked by DDIMCore.
+// The rules only the inverse has; the shared keys are checked by DDIMCore. (Sample prediction
+// with set_alpha_to_one is refused by set_timesteps, for the schedules whose first step starts
+// from alpha 1: diffusers returns NaN there; trailing spacing, for one, never does.)
 const DDIMInverseSchedulerConfig& checked(const DDIMInverseSchedulerConfig& c) {
   if (c.timestep_spacing == TimestepSpacing::kLinspace) {
     detail::config_fail(kName, "timestep_spacing", "\"linspace\"", "leading or trailing");
-  }
-  // The first inverse step reads alpha 1 (set_alpha_to_one) before the schedule: with sample
-  // prediction the noise estimate divides by sqrt(1 - 1) and diffusers returns NaN.
-  if (c.prediction_type == PredictionType::kSample && c.set_alpha_to_one && c.steps_offset == 0) {
-    detail::config_fail(kName, "prediction_type", "\"sample\" with set_alpha_to_one true",
-                        "epsilon or v_prediction, or set_alpha_to_one false (diffusers returns NaN at the first step)");
   }
   return c;
 }

@@ -15,7 +15,7 @@ namespace {
 constexpr const char* kName = DPMSolverMultistepInverseScheduler::kClassName;
 
 const DPMSolverMultistepInverseSchedulerConfig& checked(const DPMSolverMultistepInverseSchedulerConfig& c) {
-  detail::check_dpm_config(c, kName, /*inverse=*/true);
+  detail::check_dpm_config(c, kName);
   return c;
 }
 
@@ -25,7 +25,8 @@ DPMSolverMultistepInverseScheduler::DPMSolverMultistepInverseScheduler(
     const DPMSolverMultistepInverseSchedulerConfig& config)
     : config_(checked(config)),
       core_(std::make_unique<detail::DPMSolverCore>(
-          kName, config_, detail::DPMSolverCore::Rules{/*upcast_to_float32=*/false, /*final_step_first_order=*/false},
+          kName, config_,
+          detail::DPMSolverCore::Rules{/*upcast_to_float32=*/false, /*final_step_first_order=*/false, /*inverse=*/true},
           make_alphas_cumprod(config_, /*rescale_betas_zero_snr=*/false), /*descending_initial_timesteps=*/false)) {}
 
 DPMSolverMultistepInverseScheduler::DPMSolverMultistepInverseScheduler(const DPMSolverMultistepInverseScheduler& other)
@@ -74,7 +75,7 @@ void DPMSolverMultistepInverseScheduler::set_timesteps(int64_t num_inference_ste
     const auto values = table_at(ints, core_->train_sigmas());
     sigmas32.assign(values.begin(), values.end());
     const float a = core_->schedule().alphas_cumprod()[noisiest].item<float>();
-    sigmas32.push_back(std::sqrt((1.0F - a) / a));
+    sigmas32.push_back(detail::torch_sqrt((1.0F - a) / a));  // a float32 tensor ** 0.5 in diffusers
   }
   // np.unique(return_index) keeps each timestep's first occurrence, in order; the sigmas are kept whole.
   std::vector<double> unique;

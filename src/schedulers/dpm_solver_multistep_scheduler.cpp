@@ -21,7 +21,7 @@ torch::Tensor forward_alphas_cumprod(const DPMSolverMultistepSchedulerConfig& c)
 }
 
 const DPMSolverMultistepSchedulerConfig& checked(const DPMSolverMultistepSchedulerConfig& c) {
-  detail::check_dpm_config(c, kName, /*inverse=*/false);
+  detail::check_dpm_config(c, kName);
   if (c.final_sigmas_type == FinalSigmasType::kZero &&
       (c.algorithm_type == DPMAlgorithmType::kDPMSolver || c.algorithm_type == DPMAlgorithmType::kSDEDPMSolver)) {
     detail::config_fail(kName, "final_sigmas_type",
@@ -38,7 +38,8 @@ DPMSolverMultistepScheduler::DPMSolverMultistepScheduler(const DPMSolverMultiste
       core_(std::make_unique<detail::DPMSolverCore>(
           kName, config_,
           detail::DPMSolverCore::Rules{/*upcast_to_float32=*/true,
-                                       /*final_step_first_order=*/config_.final_sigmas_type == FinalSigmasType::kZero},
+                                       /*final_step_first_order=*/config_.final_sigmas_type == FinalSigmasType::kZero,
+                                       /*inverse=*/false},
           forward_alphas_cumprod(config_), /*descending_initial_timesteps=*/true)) {}
 
 DPMSolverMultistepScheduler::DPMSolverMultistepScheduler(const DPMSolverMultistepScheduler& other)
@@ -87,7 +88,7 @@ void DPMSolverMultistepScheduler::set_timesteps(int64_t num_inference_steps, tor
   float sigma_last = 0.0F;
   if (c.final_sigmas_type == FinalSigmasType::kSigmaMin) {
     const float a0 = core_->schedule().alphas_cumprod()[0].item<float>();
-    sigma_last = std::sqrt((1.0F - a0) / a0);
+    sigma_last = detail::torch_sqrt((1.0F - a0) / a0);  // a float32 tensor ** 0.5 in diffusers
   }
   std::vector<float> sigmas32(sigmas.begin(), sigmas.end());
   sigmas32.push_back(sigma_last);

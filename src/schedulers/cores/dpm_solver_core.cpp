@@ -22,7 +22,7 @@ bool plus_plus(DPMAlgorithmType a) {
 
 }  // namespace
 
-void check_dpm_config(const DPMSolverBaseConfig& c, const std::string& owner, bool inverse) {
+void check_dpm_config(const DPMSolverBaseConfig& c, const std::string& owner) {
   check_train_config(c, owner);
   const std::string algo = "\"" + to_string(c.algorithm_type) + "\"";
   if (c.solver_order < 1 || c.solver_order > 3) {
@@ -51,21 +51,9 @@ void check_dpm_config(const DPMSolverBaseConfig& c, const std::string& owner, bo
   if (c.use_flow_sigmas && !(c.flow_shift > 0)) {
     config_fail(owner, "flow_shift", format_double(c.flow_shift), "a number > 0");
   }
-  if (c.algorithm_type == DPMAlgorithmType::kSDEDPMSolver && c.solver_order == 3) {
-    config_fail(owner, "algorithm_type", algo + " with solver_order 3",
-                "solver_order 1 or 2 (diffusers has no third-order sde-dpmsolver update)");
-  }
-  const bool sde = c.algorithm_type == DPMAlgorithmType::kSDEDPMSolver ||
-                   c.algorithm_type == DPMAlgorithmType::kSDEDPMSolverPlusPlus;
-  if (inverse && sde && !c.use_flow_sigmas) {
-    config_fail(owner, "algorithm_type", algo,
-                "dpmsolver++ or dpmsolver (inverting with an SDE solver takes the square root of a negative "
-                "number: diffusers returns NaN; only flow sigmas allow it)");
-  }
-  if (inverse && sde && c.solver_order == 3) {
-    config_fail(owner, "algorithm_type", algo + " with solver_order 3",
-                "solver_order 1 or 2 (diffusers' inverse third-order update has no noise term and fails)");
-  }
+  // sde-dpmsolver with solver_order 3, and any SDE inversion, are not refused here: diffusers runs
+  // them as long as no step needs what it lacks (a third-order SDE update, the square root of a
+  // negative number), so they are refused at that step (set_schedule finds it).
 }
 
 DPMSolverCore::DPMSolverCore(std::string owner, const DPMSolverBaseConfig& config, Rules rules,
@@ -220,7 +208,13 @@ DPMUpdateScalars DPMSolverCore::update_scalars(size_t i, int order) const {
       u.d2_coef = a * ((1.0F - e_m2h - 2.0F * h) / ((2.0F * h) * (2.0F * h)) - 0.5F);
       break;
     case DPMAlgorithmType::kSDEDPMSolver:
-      throw SchedulerError(owner_ + ": sde-dpmsolver has no third-order update");
+      throw SchedulerError(owner_ + ": step " + std::to_string(i) +
+                           " needs a third-order update, which diffusers' sde-dpmsolver lacks; use solver_order 2");
+  }
+  if (rules_.inverse && u.noise) {
+    throw SchedulerError(owner_ + ": step " + std::to_string(i) +
+                         " needs a third-order SDE update, which diffusers' inverse scheduler lacks (it fails there); "
+                         "use solver_order 2");
   }
   return u;
 }
@@ -335,7 +329,7 @@ void DPMSolverCore::set_schedule(std::vector<int64_t> timesteps, std::vector<flo
   const int64_t n = static_cast<int64_t>(timesteps.size());
   sigmas_ = std::move(sigmas);
   build_tables();
-  schedule_.set(std::move(timesteps), n, device);
+  schedule_.set(std::move(timesteps), n, device, /*within_table=*/false);
   model_outputs_.assign(static_cast<size_t>(config_.solver_order), torch::Tensor());
   lower_order_nums_ = 0;
   step_index_ = -1;
@@ -345,15 +339,26 @@ void DPMSolverCore::set_schedule(std::vector<int64_t> timesteps, std::vector<flo
   // step; so does this core (warning now, refusing in step()).
   nonfinite_step_ = -1;
   const auto& ts = schedule_.host_timesteps();
-  if (schedule_.positions_of(ts.front()).size() > 1) {
+  // A sampling loop starts where step() does: at the first timestep's second copy when it has two.
+  const auto first_positions = schedule_.positions_of(ts.front());
+  const size_t start = first_positions.size() > 1 ? first_positions[1] : 0;
+  if (start > 0) {
     warn(owner_ + ": this schedule of " + std::to_string(n) + " steps starts with timestep " +
          std::to_string(ts.front()) +
          " twice; diffusers starts at its second copy and runs past the end of its sigmas at the last step, "
          "which will be refused. Use another step count or timestep spacing");
   }
   int lower_order_nums = 0;
-  for (size_t i = 0; i < ts.size() && i + 1 < sigmas_.size(); ++i) {
-    const auto u = update_scalars(i, order_for(i, lower_order_nums));
+  for (size_t i = start; i < ts.size() && i + 1 < sigmas_.size(); ++i) {
+    DPMUpdateScalars u;
+    try {
+      u = update_scalars(i, order_for(i, lower_order_nums));
+    } catch (const SchedulerError& e) {
+      nonfinite_step_ = static_cast<int64_t>(i);
+      failure_ = e.what();
+      warn(failure_ + "; that step will be refused");
+      break;
+    }
     // One-element stand-ins: sample 1, newest outputs 3, 2, 1, noise 1.
     float x = 0;
     with_order(u.order, [&](auto order) {
@@ -362,19 +367,15 @@ void DPMSolverCore::set_schedule(std::vector<int64_t> timesteps, std::vector<flo
     });
     if (!std::isfinite(x)) {
       nonfinite_step_ = static_cast<int64_t>(i);
-      warn(owner_ + ": " + nonfinite_message(i) + "; that step will be refused");
+      failure_ = owner_ + ": with " + std::to_string(ts.size()) + " steps, step " + std::to_string(i) + " (timestep " +
+                 std::to_string(ts[i]) +
+                 ") has a non-finite update (two equal sigmas or a negative variance); diffusers returns NaN there. "
+                 "Use another step count or sigma spacing";
+      warn(failure_ + "; that step will be refused");
       break;
     }
     lower_order_nums = std::min(lower_order_nums + 1, static_cast<int>(config_.solver_order));
   }
-}
-
-std::string DPMSolverCore::nonfinite_message(size_t i) const {
-  const auto& ts = schedule_.host_timesteps();
-  return "with " + std::to_string(ts.size()) + " steps, step " + std::to_string(i) + " (timestep " +
-         std::to_string(ts[i]) +
-         ") has a non-finite update (two equal sigmas or a negative variance); diffusers returns NaN there. Use "
-         "another step count or sigma spacing";
 }
 
 std::vector<int64_t> DPMSolverCore::integer_timesteps(const std::vector<double>& timesteps) const {
@@ -408,7 +409,7 @@ SchedulerOutput DPMSolverCore::step(const torch::Tensor& model_output, int64_t t
   }
   check_noise_options(options, owner_);
   const auto i = static_cast<size_t>(step_index_);
-  if (step_index_ == nonfinite_step_) throw SchedulerError(owner_ + ": " + nonfinite_message(i));
+  if (step_index_ == nonfinite_step_) throw SchedulerError(failure_);
 
   torch::Tensor noise;
   if (is_sde()) {

@@ -18,7 +18,7 @@
 namespace ddim::detail {
 
 // Load-time checks of the shared keys; throws ConfigError for configs diffusers cannot run.
-void check_dpm_config(const DPMSolverBaseConfig& config, const std::string& owner, bool inverse);
+void check_dpm_config(const DPMSolverBaseConfig& config, const std::string& owner);
 
 class DPMSolverCore {
  public:
@@ -28,6 +28,8 @@ class DPMSolverCore {
     bool upcast_to_float32;
     // Forward with final_sigmas_type "zero": the last step is always first order.
     bool final_step_first_order;
+    // The inverse scheduler: its third-order update has no SDE form.
+    bool inverse;
   };
 
   DPMSolverCore(std::string owner, const DPMSolverBaseConfig& config, Rules rules, torch::Tensor alphas_cumprod,
@@ -96,9 +98,10 @@ class DPMSolverCore {
   std::vector<torch::Tensor> model_outputs_;
   int lower_order_nums_ = 0;
   int64_t step_index_ = -1;
-  // The first step whose update is not finite (-1: none), found by set_schedule.
+  // The first step diffusers cannot run (its update is not finite or does not exist; -1: none),
+  // found by set_schedule, and the error step() gives there.
   int64_t nonfinite_step_ = -1;
-  std::string nonfinite_message(size_t step_index) const;
+  std::string failure_;
 };
 
 }  // namespace ddim::detail

@@ -39,8 +39,9 @@ void DiscreteSchedule::check_num_inference_steps(int64_t n) const {
   }
 }
 
-void DiscreteSchedule::set(std::vector<int64_t> timesteps, int64_t num_inference_steps, torch::Device device) {
-  for (int64_t t : timesteps) {
+void DiscreteSchedule::set(std::vector<int64_t> timesteps, int64_t num_inference_steps, torch::Device device,
+                           bool within_table) {
+  for (int64_t t : within_table ? timesteps : std::vector<int64_t>{}) {
     if (t >= num_train_timesteps()) {
       throw SchedulerError(owner_ + ": set_timesteps(" + std::to_string(num_inference_steps) + ") gives timestep " +
                            std::to_string(t) + ", past num_train_timesteps " + std::to_string(num_train_timesteps()) +

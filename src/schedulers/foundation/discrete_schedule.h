@@ -29,7 +29,10 @@ class DiscreteSchedule {
 
   // Throws SchedulerError unless 1 <= n <= num_train_timesteps.
   void check_num_inference_steps(int64_t n) const;
-  void set(std::vector<int64_t> timesteps, int64_t num_inference_steps, torch::Device device);
+  // Installs a schedule. With `within_table` (DDIM, which reads alphas_cumprod at each timestep) a
+  // timestep past the table is a SchedulerError; DPM-Solver's timesteps are only labels (its
+  // sigmas come from np.interp, which clamps), so diffusers runs them past the end too.
+  void set(std::vector<int64_t> timesteps, int64_t num_inference_steps, torch::Device device, bool within_table = true);
   bool is_set() const { return num_inference_steps_ > 0; }
   // Throws SchedulerError when set_timesteps has not been called.
   void require_set() const;
