@@ -337,6 +337,18 @@ def from_config_cases():
     return out
 
 
+def write_golden(out, doc, blob):
+    """OUT/golden.json and OUT/golden.bin, each through a temporary name and a rename."""
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "golden.bin.tmp"), "wb") as f:
+        for part in blob.parts:
+            f.write(part)
+    with open(os.path.join(out, "golden.json.tmp"), "w") as f:
+        json.dump(doc, f, separators=(",", ":"))
+    os.replace(os.path.join(out, "golden.bin.tmp"), os.path.join(out, "golden.bin"))
+    os.replace(os.path.join(out, "golden.json.tmp"), os.path.join(out, "golden.json"))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "data", "schedulers"))
@@ -355,14 +367,7 @@ def main():
         "timestep_tables": timestep_tables(),
         "from_config": from_config_cases(),
     }
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "golden.bin.tmp"), "wb") as f:
-        for part in blob.parts:
-            f.write(part)
-    with open(os.path.join(args.out, "golden.json.tmp"), "w") as f:
-        json.dump(doc, f, separators=(",", ":"))
-    os.replace(os.path.join(args.out, "golden.bin.tmp"), os.path.join(args.out, "golden.bin"))
-    os.replace(os.path.join(args.out, "golden.json.tmp"), os.path.join(args.out, "golden.json"))
+    write_golden(args.out, doc, blob)
     ok = sum(r["expect"] == "ok" for r in records)
     print(f"{len(records)} cases ({ok} trajectories, {len(records) - ok} refusals), "
           f"{blob.offset * 4 / 1e6:.1f} MB of tensors, diffusers {diffusers.__version__}")

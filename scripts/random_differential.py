@@ -16,7 +16,7 @@ A case is a trajectory to match, or a refusal: ddim must refuse what diffusers c
 at set_timesteps or at the step where it fails, and must run what diffusers runs.
 """
 import argparse
-import json
+import math
 import os
 import random
 import sys
@@ -32,7 +32,6 @@ DDIM = ("DDIMScheduler", "DDIMInverseScheduler")
 
 def log_uniform_int(rng, low, high):
     """An integer in [low, high], uniform in log scale (small values as likely as large ones)."""
-    import math
     return max(low, min(high, int(round(math.exp(rng.uniform(math.log(low), math.log(high + 1)))))))
 
 
@@ -120,12 +119,7 @@ def main():
     doc = {"generator": f"scripts/random_differential.py --cases {args.cases} --seed {args.seed}",
            "diffusers_version": diffusers.__version__, "torch_version": torch.__version__,
            "model": "0.5 * sin(3 x + 0.01 t) + 0.3 x", "cases": records, "timestep_tables": [], "from_config": []}
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "golden.bin"), "wb") as f:
-        for part in blob.parts:
-            f.write(part)
-    with open(os.path.join(args.out, "golden.json"), "w") as f:
-        json.dump(doc, f, separators=(",", ":"))
+    make_golden.write_golden(args.out, doc, blob)
     ok = sum(r["expect"] == "ok" for r in records)
     print(f"{len(records)} random cases (seed {args.seed}): {ok} trajectories, {len(records) - ok} refusals")
     return 0
