@@ -89,6 +89,9 @@ def main():
         nan_latents[0, 0, 0, 0] = float("nan")
         nan_latents[0, 1, 2, 3] = float("inf")
         torch.save(nan_latents, os.path.join(w, "nanlat.pt"))
+        # An uncompressed TGA header claiming 65535 x 65535 pixels (4.3 GP) and no pixel data.
+        open(os.path.join(w, "huge.tga"), "wb").write(bytes([0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+                                                             24, 0]))
         os.mkfifo(os.path.join(w, "fifo.png"))
         os.mkdir(os.path.join(w, "folder.png"))
         cases = [
@@ -114,6 +117,7 @@ def main():
             ("seed past 2^64 - 1", [gen, "--model", model, "--seed", "99999999999999999999999", "-o", "x13.png"],
              "x13.png"),
             ("negative seed", [gen, "--model", model, "--seed", "-1", "-o", "x14.png"], "x14.png"),
+            ("image header claiming 4.3 gigapixels", [inv, "--model", model, "huge.tga", "-o", "x16.pt"], "x16.pt"),
             ("non-finite latents", [gen, "--model", model, "--latents", "nanlat.pt", "-o", "x15.png"], "x15.png"),
         ]
         for name, cmd, out in cases:

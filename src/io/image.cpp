@@ -31,9 +31,14 @@
 
 namespace ddim {
 
-torch::Tensor read_image(const std::filesystem::path& path) {
+torch::Tensor read_image(const std::filesystem::path& path, int64_t max_pixels) {
   if (!std::filesystem::is_regular_file(path)) throw IOError("cannot read image " + path.string() + ": no such file");
   int w = 0, h = 0, c = 0;
+  // The size from the header first: a file of a few hundred bytes can claim gigabytes of pixels.
+  if (stbi_info(path.string().c_str(), &w, &h, &c) && static_cast<int64_t>(w) * static_cast<int64_t>(h) > max_pixels) {
+    throw IOError("cannot read image " + path.string() + ": it claims " + std::to_string(w) + "x" + std::to_string(h) +
+                  " pixels, more than the limit of " + std::to_string(max_pixels));
+  }
   unsigned char* data = stbi_load(path.string().c_str(), &w, &h, &c, 0);
   if (!data) throw IOError("cannot read image " + path.string() + ": " + stbi_failure_reason());
   auto image = torch::from_blob(data, {h, w, c}, torch::kUInt8).to(torch::kFloat32) / 255.0;

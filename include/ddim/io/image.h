@@ -12,8 +12,12 @@
 
 namespace ddim {
 
-// Throws IOError naming the file when it is missing or not a decodable image.
-DDIM_API torch::Tensor read_image(const std::filesystem::path& path);
+// The largest image read_image decodes by default: 64 megapixels, more than any camera photo.
+constexpr int64_t kDefaultMaxImagePixels = int64_t{64} * 1000 * 1000;
+
+// Throws IOError naming the file when it is missing, not a decodable image, or claims more than
+// max_pixels pixels in its header (checked before anything is decoded).
+DDIM_API torch::Tensor read_image(const std::filesystem::path& path, int64_t max_pixels = kDefaultMaxImagePixels);
 
 // [H, W, C] -> [H, W, channels]: gray <-> RGB (ITU-R 601 luma for RGB -> gray), alpha dropped or
 // added as 1. Throws UsageError for other channel counts.
