@@ -1,7 +1,12 @@
 // The build links a working LibTorch: a tensor op gives the right numbers on CPU, and on CUDA when
 // a GPU is present.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <torch/torch.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <iterator>
 
 #include "ddim/ddim.h"
 
@@ -32,3 +37,25 @@ TEST(Foundation, LibTorchOpOnCuda) {
 }
 
 }  // namespace
+
+TEST(Foundation, AtomicWritesReplaceFilesButNeverFoldersOrFifos) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("ddim_files_" + std::to_string(::getpid()));
+  fs::create_directories(dir / "folder.png");
+  ASSERT_EQ(::mkfifo((dir / "fifo.png").c_str(), 0600), 0);
+  ddim::write_file_atomically(dir / "file.txt", "one");
+  ddim::write_file_atomically(dir / "file.txt", "two");
+  EXPECT_EQ(ddim::read_file(dir / "file.txt"), "two");
+  for (const char* name : {"folder.png", "fifo.png"}) {
+    try {
+      ddim::write_file_atomically(dir / name, "x");
+      ADD_FAILURE() << name << " was replaced";
+    } catch (const ddim::IOError& e) {
+      EXPECT_NE(std::string(e.what()).find("only regular files are replaced"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_TRUE(fs::is_directory(dir / "folder.png"));
+  EXPECT_TRUE(fs::is_fifo(dir / "fifo.png"));
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 3);  // no temporary left
+  fs::remove_all(dir);
+}

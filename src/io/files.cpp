@@ -36,6 +36,7 @@ void write_file_atomically(const std::filesystem::path& path, const std::string&
   const auto dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
   if (!std::filesystem::is_directory(dir))
     throw IOError("cannot write " + path.string() + ": no folder " + dir.string());
+  check_replaceable(path);
   const auto temp = dir / ("." + path.filename().string() + ".tmp-" + std::to_string(std::random_device{}()));
   {
     std::ofstream out(temp, std::ios::binary | std::ios::trunc);

@@ -21,7 +21,7 @@ LoopResult denoising_loop(Scheduler& scheduler, UNet& unet, torch::Tensor sample
     const auto model_output = unet.forward(model_input, ts[i]);
     sample = scheduler.step(model_output, ts[i], sample, step_options).prev_sample;
     first_bad = torch::where((first_bad < 0).logical_and(torch::isfinite(sample).all().logical_not()),
-                             torch::full({}, i, first_bad.options()), first_bad);
+                             at::Scalar(static_cast<int64_t>(i)), first_bad);
     result.steps_done = i + 1;
     if (callback && !callback(i + 1, total, sample)) {
       result.cancelled = true;
