@@ -1,25 +1,38 @@
 #!/usr/bin/env python3
-"""Export a diffusers UNet2DModel to TorchScript in a ddim model folder.
+"""Export a diffusers UNet2DModel to a ddim model folder: an AOTInductor package, TorchScript, or both.
 
-    .venv/bin/python scripts/export_unet.py SRC OUT [--device cpu|cuda] [--dtype float32|float16|bfloat16]
+    .venv/bin/python scripts/export_unet.py SRC OUT [--format aoti|torchscript|both]
+        [--device cpu|cuda] [--dtype float32|float16|bfloat16] [--march native|x86-64-v3|...] [--threads N]
 
 SRC is a hub id (downloaded where the hub is reachable; the local cache is honoured, so it works
-offline once cached) or a local diffusers folder: a pipeline folder with unet/ and scheduler/, or a
-bare UNet folder (config.json and weights). OUT becomes:
+offline once cached), a local diffusers folder (a pipeline folder with unet/ and scheduler/, or a
+bare UNet folder with config.json and weights), or a ddim model folder whose weights are read from
+its unet/model.pt. OUT becomes:
 
     OUT/model_index.json
     OUT/unet/config.json                  the UNet2DModel config
-    OUT/unet/model.pt                     TorchScript: forward(sample[B,C,H,W], timestep[B] int64) -> output
+    OUT/unet/model.pt2                    AOTInductor package (--format aoti, the default, or both)
+    OUT/unet/model.pt                     TorchScript (--format torchscript or both)
     OUT/scheduler/scheduler_config.json   as saved with the source (a DDIMScheduler config when none)
-    OUT/ddim_export.json                  what was exported: channels, size, dtype, device, versions
+    OUT/ddim_export.json                  what was exported: format, dtype, device, versions, CPU ISA
 
-The trace is checked against the eager model on two batch sizes and two timesteps before anything
-is written; the folder is written under a temporary name and renamed, so it is never half-written.
+Both artifacts compute forward(sample[B,C,H,W], timestep[B] int64) -> model output. The AOTInductor
+package is compiled C++ for this machine's instruction set (-march=native unless --march says
+otherwise) and this torch version; it holds two models, "batch1" (static batch 1, the fastest
+shape) and "batched" (a dynamic batch over the range torch.export proves, e.g. 2..63; larger
+batches run in chunks), and records in its metadata what the C++ loader checks before loading
+it: torch version, device, dtype and the CPU features the code needs.
+
+Each artifact is checked against the eager model on two batch sizes and two timesteps before
+anything is written; the folder is written under a temporary name and renamed, so it is never
+half-written.
 """
 import argparse
 import json
 import os
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import warnings
@@ -29,8 +42,26 @@ import diffusers
 from diffusers import DDIMScheduler, UNet2DModel
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-# Traced against eager, the largest absolute difference allowed, per dtype.
+# Exported against eager, the largest absolute difference allowed, per dtype.
 TOLERANCE = {"float32": 1e-4, "float16": 1e-2, "bfloat16": 5e-2}
+FORMATS = {"aoti": ["aoti"], "torchscript": ["torchscript"], "both": ["aoti", "torchscript"]}
+ARTIFACT = {"aoti": "model.pt2", "torchscript": "model.pt"}
+# Version of the metadata the C++ loader (src/models/aot_inductor_unet.cpp) reads from a package.
+PACKAGE_FORMAT_VERSION = "1"
+# GCC's predefined macros for instruction-set extensions -> the flag names of /proc/cpuinfo, which
+# is what the C++ loader compares against. Extensions a compiler may use for -march=native.
+CPU_FEATURE_MACROS = {
+    "__SSE3__": "pni", "__SSSE3__": "ssse3", "__SSE4_1__": "sse4_1", "__SSE4_2__": "sse4_2",
+    "__SSE4A__": "sse4a", "__POPCNT__": "popcnt", "__LZCNT__": "abm", "__MOVBE__": "movbe",
+    "__BMI__": "bmi1", "__BMI2__": "bmi2", "__AVX__": "avx", "__AVX2__": "avx2", "__FMA__": "fma",
+    "__F16C__": "f16c", "__AVXVNNI__": "avx_vnni", "__VAES__": "vaes", "__VPCLMULQDQ__": "vpclmulqdq",
+    "__GFNI__": "gfni", "__AVX512F__": "avx512f", "__AVX512CD__": "avx512cd", "__AVX512BW__": "avx512bw",
+    "__AVX512DQ__": "avx512dq", "__AVX512VL__": "avx512vl", "__AVX512IFMA__": "avx512ifma",
+    "__AVX512VBMI__": "avx512vbmi", "__AVX512VBMI2__": "avx512_vbmi2", "__AVX512VNNI__": "avx512_vnni",
+    "__AVX512BITALG__": "avx512_bitalg", "__AVX512VPOPCNTDQ__": "avx512_vpopcntdq",
+    "__AVX512BF16__": "avx512_bf16", "__AVX512FP16__": "avx512_fp16", "__AMX_TILE__": "amx_tile",
+    "__AMX_BF16__": "amx_bf16", "__AMX_INT8__": "amx_int8",
+}
 
 
 class ExportError(Exception):
@@ -48,13 +79,32 @@ class UNetForward(torch.nn.Module):
         return self.unet(sample, timestep, return_dict=False)[0]
 
 
+def load_ddim_folder(src):
+    """A UNet2DModel rebuilt from a ddim model folder: unet/config.json and the weights of unet/model.pt."""
+    config = json.load(open(os.path.join(src, "unet", "config.json")))
+    unet = UNet2DModel.from_config({k: v for k, v in config.items() if not k.startswith("_")})
+    prefix = "unet."  # UNetForward's attribute name in the trace
+    state = torch.jit.load(os.path.join(src, "unet", "model.pt"), map_location="cpu").state_dict()
+    state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    try:
+        unet.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise ExportError(f"{src}/unet/model.pt does not hold the weights of its config.json: "
+                          f"{str(e).splitlines()[0]}") from e
+    return unet.float()
+
+
 def load_source(src):
     """(unet, scheduler config dict or None, description) from a hub id or a local folder."""
     if os.path.isdir(src):
-        if os.path.isfile(os.path.join(src, "unet", "config.json")):
-            unet = UNet2DModel.from_pretrained(src, subfolder="unet")
+        unet_dir = os.path.join(src, "unet")
+        if os.path.isfile(os.path.join(unet_dir, "config.json")):
             path = os.path.join(src, "scheduler", "scheduler_config.json")
             scheduler = json.load(open(path)) if os.path.isfile(path) else None
+            has_weights = any(n.startswith("diffusion_pytorch_model") for n in os.listdir(unet_dir))
+            if not has_weights and os.path.isfile(os.path.join(unet_dir, "model.pt")):
+                return load_ddim_folder(src), scheduler, f"ddim model folder {src}"
+            unet = UNet2DModel.from_pretrained(src, subfolder="unet")
             return unet, scheduler, f"local pipeline folder {src}"
         if os.path.isfile(os.path.join(src, "config.json")):
             return UNet2DModel.from_pretrained(src), None, f"local UNet folder {src}"
@@ -80,42 +130,139 @@ def sample_shape(config, batch):
     return (batch, config["in_channels"], *hw)
 
 
-def trace(unet, device, dtype_name):
+def check_against_eager(run, wrapper, device, dtype_name, what, batches=(1, 3)):
+    """Largest absolute difference between run(x, t) and the eager model over batches x two timesteps."""
     dtype = DTYPES[dtype_name]
-    unet = unet.to(device=device, dtype=dtype).eval()
-    wrapper = UNetForward(unet).eval()
-    gen = torch.Generator().manual_seed(0)
-    example = torch.randn(sample_shape(unet.config, 2), generator=gen).to(device, dtype)
-    example_t = torch.tensor([999, 500], dtype=torch.int64, device=device)
-    with torch.no_grad(), warnings.catch_warnings():
-        # diffusers' shape assertions become constants in the trace; the check below is what counts.
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        traced = torch.jit.trace(wrapper, (example, example_t), check_trace=False)
-        # Traced against eager: two batch sizes, two timesteps.
-        worst = 0.0
-        for batch in (1, 3):
-            x = torch.randn(sample_shape(unet.config, batch), generator=gen).to(device, dtype)
+    gen = torch.Generator().manual_seed(1)
+    worst = 0.0
+    with torch.no_grad():
+        for batch in batches:
+            x = torch.randn(sample_shape(wrapper.unet.config, batch), generator=gen).to(device, dtype)
             for t in (10, 731):
                 ts = torch.full((batch,), t, dtype=torch.int64, device=device)
-                a = traced(x, ts).float()
+                a = run(x, ts).float()
                 b = wrapper(x, ts).float()
                 if a.shape != b.shape:
-                    raise ExportError(f"traced output shape {tuple(a.shape)} != eager {tuple(b.shape)} "
+                    raise ExportError(f"{what} output shape {tuple(a.shape)} != eager {tuple(b.shape)} "
                                       f"(batch {batch}, timestep {t})")
                 worst = max(worst, (a - b).abs().max().item())
     if not worst <= TOLERANCE[dtype_name]:
-        raise ExportError(f"traced model differs from eager by {worst:.3g} (> {TOLERANCE[dtype_name]}); "
-                          "the UNet has shape- or value-dependent branches the trace cannot follow")
-    return traced, worst
+        raise ExportError(f"{what} differs from eager by {worst:.3g} (> {TOLERANCE[dtype_name]}); "
+                          "the UNet has shape- or value-dependent branches the export cannot follow")
+    return worst
 
 
-def export(src, out, device, dtype_name, overwrite=False):
+def example_inputs(wrapper, batch, device, dtype_name):
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(sample_shape(wrapper.unet.config, batch), generator=gen).to(device, DTYPES[dtype_name])
+    t = torch.tensor([999, 500, 1][:batch] + [7] * max(0, batch - 3), dtype=torch.int64, device=device)
+    return x, t
+
+
+def trace(wrapper, path, device, dtype_name):
+    """TorchScript: torch.jit.trace, saved to path. Returns the largest difference from eager."""
+    with torch.no_grad(), warnings.catch_warnings():
+        # diffusers' shape assertions become constants in the trace; the check below is what counts.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        traced = torch.jit.trace(wrapper, example_inputs(wrapper, 2, device, dtype_name), check_trace=False)
+    worst = check_against_eager(traced, wrapper, device, dtype_name, "traced model")
+    traced.save(path)
+    return worst, {}
+
+
+def compiler_features(march, arch_flags):
+    """The /proc/cpuinfo flags of the instruction-set extensions the C++ compiler may use for march."""
+    from torch._inductor.cpp_builder import get_cpp_compiler
+    cmd = [get_cpp_compiler(), f"-march={march}", *arch_flags.split(), "-dM", "-E", "-x", "c++", "-"]
+    try:
+        macros = subprocess.run(cmd, input="", capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise ExportError(f"cannot ask the C++ compiler which CPU features -march={march} uses ({' '.join(cmd)}): {e}")
+    defined = set(re.findall(r"#define (__\w+__) 1", macros))
+    return sorted({flag for macro, flag in CPU_FEATURE_MACROS.items() if macro in defined})
+
+
+def batch_range(ep):
+    """(min, max) of the batch dimension torch.export proved for the sample input."""
+    node = next(n for n in ep.graph.nodes if n.op == "placeholder" and n.name == "sample")
+    size = node.meta["val"].shape[0]
+    if isinstance(size, int):
+        return size, size
+    vr = ep.range_constraints[size.node.expr]
+    upper = int(vr.upper) if vr.upper.is_finite else 1 << 31
+    return int(vr.lower), upper
+
+
+def compile_aoti(wrapper, path, device, dtype_name, march, threads):
+    """AOTInductor: two exported programs (batch 1; dynamic batch) compiled into one package at path."""
+    from torch._inductor import aot_compile
+    from torch._inductor.package import load_package, package_aoti
+
+    configs = {
+        "aot_inductor.package": True,
+        # Weights become constants: oneDNN prepacks convolution weights (CPU).
+        "freezing": True,
+    }
+    cpu_features = []
+    if device == "cpu":
+        from torch._inductor.cpu_vec_isa import pick_vec_isa
+        configs["cpp.march"] = march
+        isa = pick_vec_isa()
+        vec_isa = str(isa).split("(")[0] or "none"
+        cpu_features = compiler_features(march, isa.build_arch_flags() if isa else "")
+    n_threads = threads or torch.get_num_threads()
+    metadata = {
+        "ddim.format_version": PACKAGE_FORMAT_VERSION,
+        "ddim.torch_version": torch.__version__.split("+")[0],
+        "ddim.device": device,
+        "ddim.dtype": dtype_name,
+        "ddim.cpu_features": " ".join(cpu_features),
+        "ddim.threads": str(n_threads),
+    }
+    files = {}
+    ranges = {}
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(n_threads)  # a CPU package keeps the thread count it was compiled with
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            batch = torch.export.Dim.AUTO
+            programs = {
+                "batch1": torch.export.export(wrapper, example_inputs(wrapper, 1, device, dtype_name)),
+                # An example batch >= 2: torch.export specializes a dimension of size 1 (0/1 specialization).
+                "batched": torch.export.export(wrapper, example_inputs(wrapper, 2, device, dtype_name),
+                                               dynamic_shapes=({0: batch}, {0: batch})),
+            }
+            for name, ep in programs.items():
+                ranges[name] = batch_range(ep)
+                options = dict(configs, **{"aot_inductor.metadata": dict(
+                    metadata, **{"ddim.batch_min": str(ranges[name][0]), "ddim.batch_max": str(ranges[name][1])})})
+                files[name] = aot_compile(ep.module(), ep.example_inputs[0], options=options)
+        package_aoti(path, files)
+    finally:
+        torch.set_num_threads(previous_threads)
+    lo, hi = ranges["batched"]
+    worst = 0.0
+    for name, batches in (("batch1", (1,)), ("batched", (lo, min(hi, lo + 1)))):
+        model = load_package(path, name)
+        worst = max(worst, check_against_eager(model, wrapper, device, dtype_name, f"package model {name}", batches))
+    meta = {"cpu_features": cpu_features, "threads": n_threads, "batched_range": [lo, hi],
+            "package_models": sorted(files)}
+    if device == "cpu":
+        meta.update(march=march, vec_isa=vec_isa)
+    return worst, meta
+
+
+def export(src, out, device, dtype_name, formats=("aoti",), overwrite=False, march="native", threads=0):
     if device == "cuda" and not torch.cuda.is_available():
         raise ExportError("--device cuda needs a CUDA GPU visible to torch")
+    if device == "cuda" and "aoti" in formats:
+        raise ExportError("--format aoti is CPU-only in this version; export for CUDA with --format torchscript")
     if os.path.exists(out) and os.listdir(out) and not overwrite:
         raise ExportError(f"{out} exists and is not empty (pass --overwrite to replace it)")
     unet, scheduler, description = load_source(src)
-    traced, worst = trace(unet, device, dtype_name)
+    wrapper = UNetForward(unet.to(device=device, dtype=DTYPES[dtype_name]).eval()).eval()
     if scheduler is None:
         scheduler = dict(DDIMScheduler(num_train_timesteps=1000).config)
         scheduler["_class_name"] = "DDIMScheduler"
@@ -127,19 +274,9 @@ def export(src, out, device, dtype_name, overwrite=False):
     try:
         os.makedirs(os.path.join(tmp, "unet"))
         os.makedirs(os.path.join(tmp, "scheduler"))
-        unet_config = {k: v for k, v in dict(unet.config).items()}
-        unet_config["_class_name"] = "UNet2DModel"
-        with open(os.path.join(tmp, "unet", "config.json"), "w") as f:
-            json.dump(unet_config, f, indent=2, sort_keys=True)
-        traced.save(os.path.join(tmp, "unet", "model.pt"))
-        with open(os.path.join(tmp, "scheduler", "scheduler_config.json"), "w") as f:
-            json.dump(scheduler, f, indent=2, sort_keys=True)
-        with open(os.path.join(tmp, "model_index.json"), "w") as f:
-            json.dump({"_class_name": "DDIMPipeline", "_diffusers_version": diffusers.__version__,
-                       "scheduler": ["diffusers", scheduler.get("_class_name", "DDIMScheduler")],
-                       "unet": ["diffusers", "UNet2DModel"]}, f, indent=2)
         meta = {
-            "format": "torchscript",
+            "format": formats[0],
+            "formats": list(formats),
             "source": description,
             "in_channels": unet.config.in_channels,
             "out_channels": unet.config.out_channels,
@@ -147,10 +284,26 @@ def export(src, out, device, dtype_name, overwrite=False):
             "dtype": dtype_name,
             "device": device,
             "prediction_type": scheduler.get("prediction_type", "epsilon"),
-            "trace_max_abs_error": worst,
             "torch_version": torch.__version__,
             "diffusers_version": diffusers.__version__,
         }
+        for fmt in formats:
+            path = os.path.join(tmp, "unet", ARTIFACT[fmt])
+            if fmt == "aoti":
+                worst, extra = compile_aoti(wrapper, path, device, dtype_name, march, threads)
+            else:
+                worst, extra = trace(wrapper, path, device, dtype_name)
+            meta[fmt] = dict(extra, max_abs_error=worst)
+        unet_config = {k: v for k, v in dict(unet.config).items()}
+        unet_config["_class_name"] = "UNet2DModel"
+        with open(os.path.join(tmp, "unet", "config.json"), "w") as f:
+            json.dump(unet_config, f, indent=2, sort_keys=True)
+        with open(os.path.join(tmp, "scheduler", "scheduler_config.json"), "w") as f:
+            json.dump(scheduler, f, indent=2, sort_keys=True)
+        with open(os.path.join(tmp, "model_index.json"), "w") as f:
+            json.dump({"_class_name": "DDIMPipeline", "_diffusers_version": diffusers.__version__,
+                       "scheduler": ["diffusers", scheduler.get("_class_name", "DDIMScheduler")],
+                       "unet": ["diffusers", "UNet2DModel"]}, f, indent=2)
         with open(os.path.join(tmp, "ddim_export.json"), "w") as f:
             json.dump(meta, f, indent=2)
         umask = os.umask(0)
@@ -166,20 +319,33 @@ def export(src, out, device, dtype_name, overwrite=False):
 
 
 def main():
+    diffusers.utils.logging.set_verbosity_error()
     parser = argparse.ArgumentParser(description="Export a diffusers UNet2DModel to a ddim model folder.")
-    parser.add_argument("src", help="hub id or local diffusers folder (pipeline or UNet)")
+    parser.add_argument("src", help="hub id, local diffusers folder (pipeline or UNet) or ddim model folder")
     parser.add_argument("out", help="model folder to write")
+    parser.add_argument("--format", default="aoti", choices=list(FORMATS),
+                        help="aoti: AOTInductor package (compiled for this machine); torchscript: portable trace")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--dtype", default="float32", choices=list(DTYPES))
+    parser.add_argument("--march", default="native",
+                        help="CPU target of an aoti package (-march=...): native, or e.g. x86-64-v3 to run on "
+                             "any AVX2 machine")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="threads an aoti CPU package runs on (fixed when compiled; default: torch's count)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     args = parser.parse_args()
+    if args.threads < 0:
+        parser.error(f"--threads {args.threads}: must be >= 1 (or 0 for torch's count)")
+    if not re.fullmatch(r"[A-Za-z0-9_.+-]+", args.march):
+        parser.error(f"--march {args.march!r} is not a compiler architecture name")
     try:
-        meta = export(args.src, args.out, args.device, args.dtype, args.overwrite)
+        meta = export(args.src, args.out, args.device, args.dtype, FORMATS[args.format], args.overwrite,
+                      args.march, args.threads)
     except ExportError as e:
         print(f"export_unet: {e}", file=sys.stderr)
         return 1
-    print(f"exported {meta['source']} to {args.out} ({meta['dtype']}, {meta['device']}, "
-          f"trace error {meta['trace_max_abs_error']:.2g})")
+    errors = ", ".join(f"{fmt} error {meta[fmt]['max_abs_error']:.2g}" for fmt in meta["formats"])
+    print(f"exported {meta['source']} to {args.out} ({meta['dtype']}, {meta['device']}, {errors})")
     return 0
 
 

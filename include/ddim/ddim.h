@@ -6,6 +6,7 @@
 #include <ddim/io/files.h>
 #include <ddim/io/image.h>
 #include <ddim/io/tensor_file.h>
+#include <ddim/models/aot_inductor_unet.h>
 #include <ddim/models/torchscript_unet.h>
 #include <ddim/models/unet.h>
 #include <ddim/pipelines/ddim_pipeline.h>

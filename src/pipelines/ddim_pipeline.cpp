@@ -55,9 +55,9 @@ GenerateResult DDIMPipeline::generate(const GenerateOptions& options) {
   torch::Tensor latents;
   if (options.latents) {
     detail::check_shape(*options.latents, shape, "latents");
-    latents = options.latents->to(unet_->device(), unet_->dtype());
+    latents = options.latents->to(unet_->device(), detail::latent_dtype(*unet_));
   } else {
-    latents = detail::randn_tensor(shape, generator, unet_->device(), unet_->dtype(), "DDIMPipeline");
+    latents = detail::randn_tensor(shape, generator, unet_->device(), detail::latent_dtype(*unet_), "DDIMPipeline");
   }
   result.initial_latents = latents;
 

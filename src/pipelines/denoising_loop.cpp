@@ -18,7 +18,7 @@ LoopResult denoising_loop(Scheduler& scheduler, UNet& unet, torch::Tensor sample
   auto first_bad = torch::full({}, -1, torch::dtype(torch::kInt64).device(sample.device()));
   for (int i = 0; i < total; ++i) {
     const auto model_input = scheduler.scale_model_input(sample, ts[i]);
-    const auto model_output = unet.forward(model_input, ts[i]);
+    const auto model_output = unet.forward(model_input, ts[i]).to(sample.scalar_type());
     sample = scheduler.step(model_output, ts[i], sample, step_options).prev_sample;
     first_bad = torch::where((first_bad < 0).logical_and(torch::isfinite(sample).all().logical_not()),
                              at::Scalar(static_cast<int64_t>(i)), first_bad);
@@ -36,6 +36,8 @@ LoopResult denoising_loop(Scheduler& scheduler, UNet& unet, torch::Tensor sample
   result.sample = sample;
   return result;
 }
+
+torch::ScalarType latent_dtype(const UNet& unet) { return torch::promote_types(torch::kFloat32, unet.dtype()); }
 
 torch::Tensor decode_images(const torch::Tensor& sample) {
   return (sample / 2 + 0.5).clamp(0, 1).to(torch::kCPU, torch::kFloat32).permute({0, 2, 3, 1}).contiguous();

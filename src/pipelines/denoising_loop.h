@@ -2,6 +2,8 @@
 
 // The loop both pipelines run, as diffusers' pipelines run it:
 //   scheduler.set_timesteps(N); for t in scheduler.timesteps: x = scheduler.step(unet(x, t), t, x).prev_sample
+// Mixed precision: the sample and the scheduler's arithmetic stay in latent_dtype(unet) (float32 for a
+// float16 or bfloat16 UNet); only the UNet runs in its own dtype, its output cast up before step.
 
 #include <torch/torch.h>
 
@@ -16,6 +18,9 @@ struct LoopResult {
   bool cancelled = false;
   int steps_done = 0;
 };
+
+// The dtype of latents and samples for this UNet: float32, or the UNet's dtype when that is wider.
+torch::ScalarType latent_dtype(const UNet& unet);
 
 // Throws SchedulerError naming the first step whose sample is not finite (checked on the device,
 // read once after the loop).

@@ -44,7 +44,7 @@ torch::Tensor InversionPipeline::invert(const torch::Tensor& images, const Inver
   const auto& cfg = unet_->config();
   detail::check_shape(images, {-1, cfg.sample_height, cfg.sample_width, cfg.in_channels}, "images");
   const auto inverse = inverse_->clone();
-  const auto x = images.permute({0, 3, 1, 2}).contiguous().to(unet_->device(), unet_->dtype()) * 2 - 1;
+  const auto x = images.permute({0, 3, 1, 2}).contiguous().to(unet_->device(), detail::latent_dtype(*unet_)) * 2 - 1;
   const auto loop = detail::denoising_loop(*inverse, *unet_, x, options.num_inference_steps, {}, options.callback);
   return loop.cancelled ? torch::Tensor() : loop.sample;
 }
@@ -55,7 +55,7 @@ Reconstruction InversionPipeline::reconstruct(const torch::Tensor& latents, cons
   const auto& cfg = unet_->config();
   detail::check_shape(latents, {-1, cfg.in_channels, cfg.sample_height, cfg.sample_width}, "latents");
   const auto forward = forward_->clone();
-  const auto loop = detail::denoising_loop(*forward, *unet_, latents.to(unet_->device(), unet_->dtype()),
+  const auto loop = detail::denoising_loop(*forward, *unet_, latents.to(unet_->device(), detail::latent_dtype(*unet_)),
                                            options.num_inference_steps, {}, options.callback);
   Reconstruction result;
   result.cancelled = loop.cancelled;

@@ -51,7 +51,9 @@ struct GenerateResult {
 class DDIM_API DDIMPipeline {
  public:
   // The model folder of scripts/export_unet.py; the scheduler is built from its scheduler config
-  // as DDIMScheduler.from_config(pipe.scheduler.config). Throws ConfigError.
+  // as DDIMScheduler.from_config(pipe.scheduler.config). Throws ConfigError. With a float16 or
+  // bfloat16 `dtype` the UNet runs in that dtype while latents and scheduler arithmetic stay
+  // float32 (mixed precision; the UNet's output is cast up before each step).
   static DDIMPipeline from_pretrained(const std::filesystem::path& model_dir, torch::Device device = torch::kCPU,
                                       torch::ScalarType dtype = torch::kFloat32);
   // Keeps a copy of `scheduler` (already validated by its constructor) and runs a clone of it in

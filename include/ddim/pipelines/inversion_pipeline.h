@@ -50,8 +50,9 @@ class DDIM_API InversionPipeline {
   // kept and a clone runs in each invert() / reconstruct().
   InversionPipeline(std::shared_ptr<UNet> unet, const Scheduler& inverse, const Scheduler& forward);
 
-  // images [B, H, W, C] in [0, 1] (the layout DDIMPipeline returns) -> latents [B, C, H, W] in the
-  // model's dtype on its device: x = 2 images - 1, then for each t of the inverse schedule
+  // images [B, H, W, C] in [0, 1] (the layout DDIMPipeline returns) -> latents [B, C, H, W] on the
+  // model's device, in float32 whatever the UNet's dtype (a float16/bfloat16 UNet runs in mixed
+  // precision: only its forward is in that dtype): x = 2 images - 1, then for each t of the inverse schedule
   // x = inverse.step(unet(x, t), t, x). Undefined if the callback cancelled. Throws UsageError
   // naming the shape when the images do not fit the model.
   torch::Tensor invert(const torch::Tensor& images, const InvertOptions& options = {});

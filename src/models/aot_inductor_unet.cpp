@@ -1,0 +1,144 @@
+#include "ddim/models/aot_inductor_unet.h"
+
+#include <torch/csrc/inductor/aoti_package/model_package_loader.h>
+#include <torch/version.h>
+
+#include <algorithm>
+#include <sstream>
+#include <unordered_map>
+#include <vector>
+
+#include "ddim/errors.h"
+#include "models/cpu_features.h"
+#include "models/model_folder.h"
+#include "models/shape_check.h"
+
+namespace ddim {
+namespace {
+
+// The package's two models, as scripts/export_unet.py names them.
+constexpr const char* kBatch1Model = "batch1";
+constexpr const char* kBatchedModel = "batched";
+// The metadata version this loader reads (PACKAGE_FORMAT_VERSION in scripts/export_unet.py).
+constexpr const char* kFormatVersion = "1";
+
+std::string torch_version() {
+  return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
+         std::to_string(TORCH_VERSION_PATCH);
+}
+
+std::vector<std::string> split_words(const std::string& text) {
+  std::istringstream in(text);
+  std::vector<std::string> words;
+  for (std::string word; in >> word;) words.push_back(word);
+  return words;
+}
+
+std::string join(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& word : words) out += (out.empty() ? "" : " ") + word;
+  return out;
+}
+
+int64_t parse_count(const std::unordered_map<std::string, std::string>& metadata, const std::string& key,
+                    const std::filesystem::path& package) {
+  const auto it = metadata.find(key);
+  try {
+    if (it != metadata.end()) return std::stoll(it->second);
+  } catch (const std::exception&) {
+  }
+  throw ConfigError(package.string() + " has no valid " + key + " in its metadata; re-export it with " +
+                    "scripts/export_unet.py SRC OUT --format aoti");
+}
+
+}  // namespace
+
+struct AOTInductorUNet::Models {
+  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> batch1;
+  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> batched;
+};
+
+AOTInductorUNet::AOTInductorUNet(const std::filesystem::path& model_dir, torch::Device device, torch::ScalarType dtype)
+    : models_(std::make_unique<Models>()), device_(device), dtype_(dtype) {
+  if (!std::filesystem::is_directory(model_dir)) throw ConfigError("model folder " + model_dir.string() + " not found");
+  const auto unet_dir = model_dir / "unet";
+  config_ = detail::read_unet_config(unet_dir);
+  const auto package = unet_dir / "model.pt2";
+  if (!std::filesystem::is_regular_file(package))
+    throw ConfigError("cannot read " + package.string() + ": no such file");
+  const std::string reexport = "; re-export it with scripts/export_unet.py SRC OUT --format aoti";
+
+  // The metadata first: nothing compiled is loaded before it says the package fits this machine.
+  std::unordered_map<std::string, std::string> metadata;
+  try {
+    metadata = torch::inductor::AOTIModelPackageLoader::load_metadata_from_package(package.string(), kBatchedModel);
+  } catch (const std::exception& e) {
+    throw ConfigError("cannot read " + package.string() +
+                      " (damaged or not an AOTInductor package): " + detail::first_sentence(e) + reexport);
+  }
+  const auto field = [&](const std::string& key) {
+    const auto it = metadata.find(key);
+    return it == metadata.end() ? std::string() : it->second;
+  };
+  if (field("ddim.format_version") != kFormatVersion) {
+    throw ConfigError(package.string() + " was not written by this version's scripts/export_unet.py (package format '" +
+                      field("ddim.format_version") + "', expected '" + kFormatVersion + "')" + reexport);
+  }
+  if (field("ddim.torch_version") != torch_version()) {
+    throw ConfigError(package.string() + " was compiled with torch " + field("ddim.torch_version") +
+                      ", this library runs torch " + torch_version() + reexport + " and torch " + torch_version());
+  }
+  if (field("ddim.device") != (device.is_cuda() ? "cuda" : "cpu") || field("ddim.dtype") != dtype_name(dtype)) {
+    throw ConfigError(detail::wrong_target_message(package, field("ddim.device"), field("ddim.dtype"), device, dtype) +
+                      " --format aoti");
+  }
+  if (const auto missing = detail::missing_cpu_features(split_words(field("ddim.cpu_features"))); !missing.empty()) {
+    throw ConfigError(package.string() + " was compiled for CPU features this machine lacks (" + join(missing) +
+                      "); re-export it on this machine, or with --march x86-64-v3 for any AVX2 machine, with "
+                      "scripts/export_unet.py SRC OUT --format aoti");
+  }
+  batch_min_ = parse_count(metadata, "ddim.batch_min", package);
+  batch_max_ = parse_count(metadata, "ddim.batch_max", package);
+  threads_ = static_cast<int>(parse_count(metadata, "ddim.threads", package));
+  if (batch_min_ < 1 || batch_max_ < batch_min_) {
+    throw ConfigError(package.string() + " has a batch range [" + std::to_string(batch_min_) + ", " +
+                      std::to_string(batch_max_) + "] in its metadata" + reexport);
+  }
+
+  const c10::DeviceIndex index = device.is_cuda() ? device.index() : -1;
+  for (auto [name, slot] : {std::pair{kBatch1Model, &models_->batch1}, std::pair{kBatchedModel, &models_->batched}}) {
+    try {
+      *slot = std::make_unique<torch::inductor::AOTIModelPackageLoader>(package.string(), name, false, 1, index);
+    } catch (const std::exception& e) {
+      throw ConfigError("cannot load model '" + std::string(name) + "' of " + package.string() + ": " +
+                        detail::first_sentence(e) + reexport);
+    }
+  }
+}
+
+AOTInductorUNet::~AOTInductorUNet() = default;
+
+torch::Tensor AOTInductorUNet::forward(const torch::Tensor& sample, int64_t timestep) {
+  detail::check_shape(sample, {-1, config_.in_channels, config_.sample_height, config_.sample_width}, "UNet: sample");
+  const auto x = sample.to(device_, dtype_).contiguous();
+  const int64_t batch = x.size(0);
+  const auto run = [&](torch::inductor::AOTIModelPackageLoader& model, const torch::Tensor& part) {
+    const auto t = torch::full({part.size(0)}, timestep, torch::dtype(torch::kInt64).device(device_));
+    return model.run({part, t}).at(0);
+  };
+  if (batch == 1) return run(*models_->batch1, x);
+  if (batch >= batch_min_ && batch <= batch_max_) return run(*models_->batched, x);
+  // Chunks of at most batch_max_; a chunk below the dynamic model's range runs image by image.
+  std::vector<torch::Tensor> outputs;
+  for (int64_t start = 0; start < batch; start += batch_max_) {
+    const auto part = x.slice(0, start, std::min(batch, start + batch_max_)).contiguous();
+    if (part.size(0) >= batch_min_) {
+      outputs.push_back(run(*models_->batched, part));
+    } else {
+      for (int64_t i = 0; i < part.size(0); ++i) outputs.push_back(run(*models_->batch1, part.slice(0, i, i + 1)));
+    }
+  }
+  return torch::cat(outputs);
+}
+
+}  // namespace ddim

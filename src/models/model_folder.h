@@ -1,0 +1,30 @@
+#pragma once
+
+// Reading a model folder written by scripts/export_unet.py: the JSON files both backends share.
+
+#include <exception>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "ddim/models/unet.h"
+
+namespace ddim::detail {
+
+// The parsed file; ConfigError naming the path when it is missing or not JSON.
+nlohmann::json read_json(const std::filesystem::path& path);
+
+// in_channels, out_channels and sample_size of <unet_dir>/config.json; ConfigError naming the
+// file when one is missing.
+UNetConfig read_unet_config(const std::filesystem::path& unet_dir);
+
+// The ConfigError message for an artifact made for another device or dtype, with the export
+// command that makes the right one.
+std::string wrong_target_message(const std::filesystem::path& artifact, const std::string& exported_device,
+                                 const std::string& exported_dtype, torch::Device device, torch::ScalarType dtype);
+
+// The first line and first sentence of a LibTorch exception message: what is wrong, without the
+// C++ stack trace that follows it.
+std::string first_sentence(const std::exception& error);
+
+}  // namespace ddim::detail

@@ -1,0 +1,150 @@
+// The two UNet backends on the tiny exported model (the ctest fixture tests/make_tiny_fixture.sh
+// exports it in both formats): the AOTInductor package against the TorchScript trace, and what
+// load_unet refuses or falls back from.
+#include <ATen/CPUGeneratorImpl.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "ddim/ddim.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path kModel = fs::path(DDIM_TINY_FIXTURE_DIR) / "model";
+
+class Models : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(kModel / "unet" / "model.pt2") || !fs::exists(kModel / "unet" / "model.pt")) {
+      GTEST_SKIP() << "no tiny-model fixture with model.pt2 and model.pt at " << kModel;
+    }
+  }
+  // A copy of the fixture's model folder, removed at the end of the test.
+  fs::path copy_model(const std::string& name, bool with_trace) {
+    const auto dir = fs::temp_directory_path() / ("ddim_test_models_" + name);
+    fs::remove_all(dir);
+    fs::copy(kModel, dir, fs::copy_options::recursive);
+    if (!with_trace) fs::remove(dir / "unet" / "model.pt");
+    copies_.push_back(dir);
+    return dir;
+  }
+  // Rewrites the package's metadata with tests/tamper_package.py.
+  static void tamper(const fs::path& dir, const std::string& changes) {
+    const auto package = (dir / "unet" / "model.pt2").string();
+    const std::string cmd = std::string(DDIM_PYTHON_EXE) + " " + DDIM_SOURCE_DIR + "/tests/tamper_package.py " +
+                            (kModel / "unet" / "model.pt2").string() + " " + package + " " + changes;
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+  void TearDown() override {
+    for (const auto& dir : copies_) fs::remove_all(dir);
+  }
+
+ private:
+  std::vector<fs::path> copies_;
+};
+
+// Collects ddim::warn messages while alive.
+class WarningLog {
+ public:
+  WarningLog() : previous_(ddim::set_warning_handler([this](const std::string& m) { messages.push_back(m); })) {}
+  ~WarningLog() { ddim::set_warning_handler(previous_); }
+  std::vector<std::string> messages;
+
+ private:
+  ddim::WarningHandler previous_;
+};
+
+std::string error_of(const fs::path& dir, torch::ScalarType dtype = torch::kFloat32) {
+  try {
+    ddim::load_unet(dir, torch::kCPU, dtype);
+  } catch (const ddim::ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+TEST_F(Models, LoadUnetPrefersThePackage) {
+  const auto unet = ddim::load_unet(kModel);
+  EXPECT_NE(dynamic_cast<ddim::AOTInductorUNet*>(unet.get()), nullptr);
+}
+
+// Every batch size takes its path: the static batch-1 model, the dynamic one, and chunks of the
+// dynamic model's largest batch (with a batch-1 remainder) beyond it.
+TEST_F(Models, PackageMatchesTheTraceAtEveryBatchSize) {
+  ddim::AOTInductorUNet package(kModel, torch::kCPU, torch::kFloat32);
+  ddim::TorchScriptUNet trace(kModel, torch::kCPU, torch::kFloat32);
+  const auto& c = package.config();
+  for (const int64_t batch : {1, 2, 5, 63, 64, 127, 130}) {
+    const auto x = torch::randn({batch, c.in_channels, c.sample_height, c.sample_width},
+                                at::make_generator<at::CPUGeneratorImpl>(batch));
+    for (const int64_t t : {0, 421, 999}) {
+      const auto a = package.forward(x, t);
+      const auto b = trace.forward(x, t);
+      ASSERT_EQ(a.sizes(), b.sizes());
+      EXPECT_LE((a - b).abs().max().item<double>(), 1e-5) << "batch " << batch << " timestep " << t;
+    }
+  }
+}
+
+TEST_F(Models, RefusesAPackageNeedingCpuFeaturesThisMachineLacks) {
+  const auto dir = copy_model("features", false);
+  tamper(dir, "ddim.cpu_features='avx2 ddim_no_such_feature'");
+  const auto error = error_of(dir);
+  EXPECT_TRUE(contains(error, "ddim_no_such_feature") && contains(error, "--march x86-64-v3")) << error;
+  EXPECT_FALSE(contains(error, "avx2 ")) << "names only the missing features: " << error;
+}
+
+TEST_F(Models, FallsBackToTheTraceWithAWarning) {
+  const auto dir = copy_model("fallback", true);
+  tamper(dir, "ddim.cpu_features=ddim_no_such_feature");
+  WarningLog log;
+  const auto unet = ddim::load_unet(dir);
+  EXPECT_NE(dynamic_cast<ddim::TorchScriptUNet*>(unet.get()), nullptr);
+  ASSERT_EQ(log.messages.size(), 1u);
+  EXPECT_TRUE(contains(log.messages[0], "ddim_no_such_feature") && contains(log.messages[0], "model.pt (TorchScript)"))
+      << log.messages[0];
+}
+
+TEST_F(Models, RefusesAnotherTorchVersion) {
+  const auto dir = copy_model("torch", false);
+  tamper(dir, "ddim.torch_version=1.0.0");
+  const auto error = error_of(dir);
+  EXPECT_TRUE(contains(error, "torch 1.0.0") && contains(error, "export_unet.py")) << error;
+}
+
+TEST_F(Models, RefusesAnotherDtypeNamingTheExport) {
+  const auto dir = copy_model("dtype", false);
+  const auto error = error_of(dir, torch::kBFloat16);
+  EXPECT_TRUE(contains(error, "--dtype bfloat16 --format aoti")) << error;
+}
+
+TEST_F(Models, RefusesADamagedPackage) {
+  for (const bool truncated : {true, false}) {
+    const auto dir = copy_model(truncated ? "truncated" : "garbage", false);
+    const auto package = dir / "unet" / "model.pt2";
+    if (truncated) {
+      fs::resize_file(package, fs::file_size(package) / 2);
+    } else {
+      std::ofstream(package, std::ios::trunc) << "not a package";
+    }
+    const auto error = error_of(dir);
+    EXPECT_TRUE(contains(error, "model.pt2") && contains(error, "re-export")) << error;
+    EXPECT_FALSE(contains(error, "\n")) << "one line: " << error;
+  }
+}
+
+TEST_F(Models, AFolderWithNeitherFormatIsAConfigError) {
+  const auto dir = copy_model("empty", false);
+  fs::remove(dir / "unet" / "model.pt2");
+  EXPECT_TRUE(contains(error_of(dir), "model.pt")) << error_of(dir);
+}
+
+}  // namespace
