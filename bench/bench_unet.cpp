@@ -1,50 +1,79 @@
-// TorchScript UNet forward time, loaded as ddim loads it, frozen, and frozen + optimize_for_inference.
-//   build/bin/bench_unet --model=build/tests/tiny/model [--batch=4]
-// Decides whether load-time freezing is worth it (see the README).
+// DDIMPipeline::generate per backend and batch size on one model folder, as the tools run it.
+//   build/bin/bench_unet --model=models/digits [--batches=1,16] [--steps=10] [--dtype=float32]
+// One iteration is one generate() of --steps steps (noise, every UNet call and scheduler step,
+// decoding). bench/pipeline_vs_diffusers.py runs it beside diffusers' DDIMPipeline and reports ratios.
 #include <benchmark/benchmark.h>
-#include <torch/script.h>
 #include <torch/torch.h>
 
 #include <cstring>
+#include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "ddim/ddim.h"
+
 namespace {
 
-std::string g_model = "build/tests/tiny/model";
-int64_t g_batch = 4;
+std::string g_model = "models/digits";
+std::vector<int64_t> g_batches = {1, 16};
+int64_t g_steps = 10;
+std::string g_dtype = "float32";
 
-enum class Variant { kPlain, kFrozen, kOptimized };
+std::shared_ptr<ddim::UNet> load(const std::string& backend) {
+  const auto dtype = ddim::dtype_from_name(g_dtype);
+  if (backend == "aoti") return std::make_shared<ddim::AOTInductorUNet>(g_model, torch::kCPU, dtype);
+  return std::make_shared<ddim::TorchScriptUNet>(g_model, torch::kCPU, dtype);
+}
 
-void BM_Forward(benchmark::State& state, Variant variant) {
-  c10::InferenceMode guard;
-  auto module = torch::jit::load(g_model + "/unet/model.pt");
-  module.eval();
-  if (variant == Variant::kFrozen) module = torch::jit::freeze(module);
-  if (variant == Variant::kOptimized) module = torch::jit::optimize_for_inference(module);
-  const auto x = torch::randn({g_batch, 3, 16, 16});
-  const auto t = torch::full({g_batch}, 500, torch::kInt64);
-  for (int i = 0; i < 5; ++i) module.forward({x, t});  // the profiling executor settles first
-  for (auto _ : state) benchmark::DoNotOptimize(module.forward({x, t}).toTensor());
+void BM_Generate(benchmark::State& state, const std::string& backend, int64_t batch) {
+  ddim::DDIMPipeline pipe(load(backend), ddim::read_scheduler_config(g_model));
+  ddim::GenerateOptions options;
+  options.batch_size = batch;
+  options.num_inference_steps = g_steps;
+  options.seed = 0;
+  for (int i = 0; i < 2; ++i) pipe.generate(options);  // warm-up: first-call allocations, TorchScript profiling
+  for (auto _ : state) benchmark::DoNotOptimize(pipe.generate(options).images);
+  state.counters["steps"] = static_cast<double>(g_steps);
+}
+
+std::vector<int64_t> parse_list(const std::string& text) {
+  std::vector<int64_t> out;
+  std::istringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) out.push_back(std::stoll(item));
+  return out;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<char*> args;
+  std::vector<std::string> backends = {"aoti", "torchscript"};
   for (int i = 0; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--model=", 8) == 0) {
-      g_model = argv[i] + 8;
-    } else if (std::strncmp(argv[i], "--batch=", 8) == 0) {
-      g_batch = std::stoll(argv[i] + 8);
+    const std::string arg = argv[i];
+    if (arg.rfind("--model=", 0) == 0) {
+      g_model = arg.substr(8);
+    } else if (arg.rfind("--batches=", 0) == 0) {
+      g_batches = parse_list(arg.substr(10));
+    } else if (arg.rfind("--steps=", 0) == 0) {
+      g_steps = std::stoll(arg.substr(8));
+    } else if (arg.rfind("--dtype=", 0) == 0) {
+      g_dtype = arg.substr(8);
+    } else if (arg.rfind("--backends=", 0) == 0) {
+      backends.clear();
+      std::istringstream in(arg.substr(11));
+      for (std::string b; std::getline(in, b, ',');) backends.push_back(b);
     } else {
       args.push_back(argv[i]);
     }
   }
-  benchmark::RegisterBenchmark("UNet/plain", BM_Forward, Variant::kPlain)->Unit(benchmark::kMicrosecond);
-  benchmark::RegisterBenchmark("UNet/frozen", BM_Forward, Variant::kFrozen)->Unit(benchmark::kMicrosecond);
-  benchmark::RegisterBenchmark("UNet/frozen+optimize_for_inference", BM_Forward, Variant::kOptimized)
-      ->Unit(benchmark::kMicrosecond);
+  for (const auto& backend : backends) {
+    for (const auto batch : g_batches) {
+      benchmark::RegisterBenchmark(("generate/" + backend + "/batch:" + std::to_string(batch)).c_str(), BM_Generate,
+                                   backend, batch)
+          ->Unit(benchmark::kMillisecond);
+    }
+  }
   int n = static_cast<int>(args.size());
   benchmark::Initialize(&n, args.data());
   benchmark::RunSpecifiedBenchmarks();

@@ -12,6 +12,7 @@
 #   DDIM_SANITIZE    passed to -DDDIM_SANITIZE (e.g. address,undefined); needs its own build dir
 #   DDIM_CMAKE_ARGS  extra arguments for the CMake configure step
 #   DDIM_JOBS        parallel build jobs (number of cores)
+#   DDIM_NO_AOTI     set to 1 to skip compiling the embedded model for this machine (step 4)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -87,4 +88,34 @@ if [ ! -f "$build_dir/CMakeCache.txt" ] || [ -n "${DDIM_SANITIZE:-}${DDIM_CMAKE_
 fi
 log "building $build_dir with $jobs jobs"
 "$cmake_bin" --build "$build_dir" --parallel "$jobs"
+
+# --- 4. The embedded model, compiled for this machine -------------------------------------
+# An AOTInductor package is native code for one instruction set and one torch version, so it is
+# not committed: it is compiled here once per machine (about a minute and a half on 2 cores),
+# cached by the inputs it depends on, and copied into models/digits/unet/model.pt2, which the
+# tools prefer. models/digits/unet/model.pt (TorchScript) stays the portable fallback.
+digits="$root/models/digits"
+if [ "${DDIM_NO_AOTI:-0}" != 1 ] && [ -f "$digits/unet/model.pt" ]; then
+  aoti_cache="${DDIM_VENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ddim}"
+  key="$( { cat "$digits/unet/model.pt" "$digits/unet/config.json" "$root/scripts/export_unet.py"
+            "$python" -c 'import torch; print(torch.__version__, torch.get_num_threads())'
+            grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || uname -m; } | sha256sum | cut -c1-16)"
+  package="$aoti_cache/digits-$key.pt2"
+  if [ ! -f "$package" ]; then
+    log "compiling the embedded model for this machine (cached in $package)"
+    mkdir -p "$aoti_cache"
+    work="$(mktemp -d "$aoti_cache/.digits-XXXXXX")"
+    if "$python" "$root/scripts/export_unet.py" "$digits" "$work/model" --format aoti >"$work/export.log" 2>&1; then
+      mv "$work/model/unet/model.pt2" "$package"
+    else
+      tail -n 5 "$work/export.log" >&2
+      log "warning: compiling the embedded model failed; the tools run its TorchScript file instead"
+    fi
+    rm -rf "$work"
+  fi
+  if [ -f "$package" ] && ! cmp -s "$package" "$digits/unet/model.pt2"; then
+    cp "$package" "$digits/unet/.model.pt2.tmp"
+    mv "$digits/unet/.model.pt2.tmp" "$digits/unet/model.pt2"
+  fi
+fi
 log "done: executables in $build_dir/bin"

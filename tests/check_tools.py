@@ -82,6 +82,11 @@ def main():
         broken = os.path.join(w, "broken_model")
         shutil.copytree(model, broken)
         open(os.path.join(broken, "unet", "model.pt"), "w").write("not TorchScript")
+        open(os.path.join(broken, "unet", "model.pt2"), "w").write("not a package")
+        # A damaged package beside a good TorchScript file: a warning, then the TorchScript file runs.
+        fallback = os.path.join(w, "fallback_model")
+        shutil.copytree(model, fallback)
+        open(os.path.join(fallback, "unet", "model.pt2"), "w").write("not a package")
         open(os.path.join(w, "corrupt.png"), "w").write("not an image")
         Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(os.path.join(w, "big.png"))
         torch.save(torch.zeros(1, 3, 8, 8), os.path.join(w, "badlat.pt"))
@@ -96,7 +101,7 @@ def main():
         os.mkdir(os.path.join(w, "folder.png"))
         cases = [
             ("missing model folder", [gen, "--model", os.path.join(w, "nope"), "-o", "x1.png"], "x1.png"),
-            ("corrupt model.pt", [gen, "--model", broken, "-o", "x2.png"], "x2.png"),
+            ("corrupt model.pt and model.pt2", [gen, "--model", broken, "-o", "x2.png"], "x2.png"),
             ("missing image", [inv, "--model", model, "nope.png", "-o", "x3.pt"], "x3.pt"),
             ("corrupt image", [inv, "--model", model, "corrupt.png", "-o", "x4.pt"], "x4.pt"),
             ("wrong-size image", [inv, "--model", model, "big.png", "-o", "x5.pt"], "x5.pt"),
@@ -130,6 +135,10 @@ def main():
             check(stat.S_ISFIFO(os.stat(os.path.join(w, "fifo.png")).st_mode), f"{name}: fifo.png replaced")
             check(os.path.isdir(os.path.join(w, "folder.png")), f"{name}: folder.png replaced")
             print(f"ok   {name}: exit {r.returncode}: {lines[0] if lines else ''}")
+        r = run([gen, "--model", fallback, "--steps", "2", "-o", "fallback.png", "-q"], w)
+        check(r.returncode == 0 and os.path.isfile(os.path.join(w, "fallback.png")), f"fallback run: {r.stderr!r}")
+        check("model.pt2" in r.stderr and "(TorchScript) instead" in r.stderr and len(r.stderr.splitlines()) == 1,
+              f"fallback warning: {r.stderr!r}")
         r = run([inv, "--model", model, "big.png", "--resize", "-o", "resized.pt", "-q"], w)
         check(r.returncode == 0, f"--resize: {r.stderr}")
         r = run([gen, "--help"], w)

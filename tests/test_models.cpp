@@ -4,6 +4,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -145,6 +146,32 @@ TEST_F(Models, AFolderWithNeitherFormatIsAConfigError) {
   const auto dir = copy_model("empty", false);
   fs::remove(dir / "unet" / "model.pt2");
   EXPECT_TRUE(contains(error_of(dir), "model.pt")) << error_of(dir);
+}
+
+// The package is unpacked once into $DDIM_CACHE_DIR/aoti (ctest points it into the build folder);
+// a changed package gets a fresh entry and its old one is removed.
+TEST_F(Models, UnpacksOnceIntoTheCacheAndReplacesStaleEntries) {
+  const char* cache = std::getenv("DDIM_CACHE_DIR");
+  if (!cache) GTEST_SKIP() << "DDIM_CACHE_DIR is not set (ctest sets it)";
+  const auto dir = copy_model("cache", false);
+  const auto entries = [&] {
+    std::vector<fs::path> found;
+    for (const auto& e : fs::directory_iterator(fs::path(cache) / "aoti")) found.push_back(e.path());
+    return found;
+  };
+  ddim::load_unet(dir);
+  const auto before = entries();
+  ddim::load_unet(dir);
+  EXPECT_EQ(entries(), before) << "a second load unpacks nothing";
+  const auto package = dir / "unet" / "model.pt2";
+  fs::last_write_time(package, fs::last_write_time(package) + std::chrono::seconds(5));
+  const auto unet = ddim::load_unet(dir);
+  const auto after = entries();
+  EXPECT_EQ(after.size(), before.size()) << "the stale entry is replaced, not kept";
+  EXPECT_NE(after, before);
+  const auto x =
+      torch::zeros({1, unet->config().in_channels, unet->config().sample_height, unet->config().sample_width});
+  EXPECT_EQ(unet->forward(x, 10).sizes(), x.sizes());
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "ddim/errors.h"
 #include "models/cpu_features.h"
 #include "models/model_folder.h"
+#include "models/package_cache.h"
 #include "models/shape_check.h"
 
 namespace ddim {
@@ -106,9 +107,13 @@ AOTInductorUNet::AOTInductorUNet(const std::filesystem::path& model_dir, torch::
   }
 
   const c10::DeviceIndex index = device.is_cuda() ? device.index() : -1;
+  // Unpacked once into the cache: loading the archive itself unpacks it again for each model on
+  // every start.
+  const auto unpacked = detail::unpacked_package(package);
+  const auto source = unpacked.empty() ? package : unpacked;
   for (auto [name, slot] : {std::pair{kBatch1Model, &models_->batch1}, std::pair{kBatchedModel, &models_->batched}}) {
     try {
-      *slot = std::make_unique<torch::inductor::AOTIModelPackageLoader>(package.string(), name, false, 1, index);
+      *slot = std::make_unique<torch::inductor::AOTIModelPackageLoader>(source.string(), name, false, 1, index);
     } catch (const std::exception& e) {
       throw ConfigError("cannot load model '" + std::string(name) + "' of " + package.string() + ": " +
                         detail::first_sentence(e) + reexport);
