@@ -21,7 +21,7 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 
 # --- 1. Debian packages ------------------------------------------------------------------
 apt_packages=(libcli11-dev libstb-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev libboost-math-dev
-              python3-venv)
+              libpng-dev libjpeg62-turbo-dev python3-venv)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

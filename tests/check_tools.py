@@ -94,9 +94,13 @@ def main():
         nan_latents[0, 0, 0, 0] = float("nan")
         nan_latents[0, 1, 2, 3] = float("inf")
         torch.save(nan_latents, os.path.join(w, "nanlat.pt"))
-        # An uncompressed TGA header claiming 65535 x 65535 pixels (4.3 GP) and no pixel data.
-        open(os.path.join(w, "huge.tga"), "wb").write(bytes([0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
-                                                             24, 0]))
+        # Hostile images kept from fuzzing (tests/data/images): a PNG header claiming 65535 x 65535
+        # pixels (4.3 GP) with almost no data, and the 23-byte JPEG that overran stb_image's Huffman table.
+        data = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "images")
+        for name in ("claims_65535x65535.png", "stb1291_huffman_table.jpg"):
+            shutil.copy(os.path.join(data, name), os.path.join(w, name))
+        Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(os.path.join(w, "small.bmp"))
+        Image.fromarray(np.full((16, 16, 3), 128, np.uint8)).save(os.path.join(w, "gray.jpg"), quality=95)
         os.mkfifo(os.path.join(w, "fifo.png"))
         os.mkdir(os.path.join(w, "folder.png"))
         cases = [
@@ -122,7 +126,11 @@ def main():
             ("seed past 2^64 - 1", [gen, "--model", model, "--seed", "99999999999999999999999", "-o", "x13.png"],
              "x13.png"),
             ("negative seed", [gen, "--model", model, "--seed", "-1", "-o", "x14.png"], "x14.png"),
-            ("image header claiming 4.3 gigapixels", [inv, "--model", model, "huge.tga", "-o", "x16.pt"], "x16.pt"),
+            ("image header claiming 4.3 gigapixels", [inv, "--model", model, "claims_65535x65535.png", "-o", "x16.pt"],
+             "x16.pt"),
+            ("JPEG with a bogus Huffman table", [inv, "--model", model, "stb1291_huffman_table.jpg", "-o", "x17.pt"],
+             "x17.pt"),
+            ("BMP (only PNG and JPEG are read)", [inv, "--model", model, "small.bmp", "-o", "x18.pt"], "x18.pt"),
             ("non-finite latents", [gen, "--model", model, "--latents", "nanlat.pt", "-o", "x15.png"], "x15.png"),
         ]
         for name, cmd, out in cases:
@@ -139,6 +147,8 @@ def main():
         check(r.returncode == 0 and os.path.isfile(os.path.join(w, "fallback.png")), f"fallback run: {r.stderr!r}")
         check("model.pt2" in r.stderr and "(TorchScript) instead" in r.stderr and len(r.stderr.splitlines()) == 1,
               f"fallback warning: {r.stderr!r}")
+        r = run([inv, "--model", model, "gray.jpg", "--steps", "2", "-o", "jpeg.pt", "-q"], w)
+        check(r.returncode == 0 and os.path.isfile(os.path.join(w, "jpeg.pt")), f"JPEG input: {r.stderr!r}")
         r = run([inv, "--model", model, "big.png", "--resize", "-o", "resized.pt", "-q"], w)
         check(r.returncode == 0, f"--resize: {r.stderr}")
         r = run([gen, "--help"], w)

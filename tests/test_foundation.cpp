@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <iterator>
 
 #include "ddim/ddim.h"
@@ -58,4 +59,59 @@ TEST(Foundation, AtomicWritesReplaceFilesButNeverFoldersOrFifos) {
   EXPECT_TRUE(fs::is_fifo(dir / "fifo.png"));
   EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 3);  // no temporary left
   fs::remove_all(dir);
+}
+
+namespace {
+
+const std::filesystem::path kImages = std::filesystem::path(DDIM_TEST_DATA_DIR) / "images";
+
+std::string read_error(const std::filesystem::path& path) {
+  try {
+    ddim::read_image(path);
+  } catch (const ddim::IOError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+// Inputs that crashed or exhausted an earlier decoder (stb_image), kept as regression cases: each is
+// one IOError naming the file.
+TEST(Images, HostileFilesAreRefusedWithOneLine) {
+  for (const auto* name : {"stb1291_huffman_table.jpg", "claims_65535x65535.png", "truncated.jpg", "cmyk.jpg"}) {
+    const auto error = read_error(kImages / name);
+    EXPECT_NE(error.find(name), std::string::npos) << name << ": " << error;
+    EXPECT_EQ(error.find('\n'), std::string::npos) << name << ": " << error;
+  }
+  EXPECT_NE(read_error(kImages / "claims_65535x65535.png").find("65535x65535"), std::string::npos);
+}
+
+TEST(Images, OnlyPngAndJpegAreRead) {
+  const auto path = std::filesystem::temp_directory_path() / "ddim_test_image.bmp";
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << "BM" << std::string(60, '\0');
+  }
+  EXPECT_NE(read_error(path).find("not a PNG or JPEG"), std::string::npos) << read_error(path);
+  std::filesystem::remove(path);
+}
+
+// write_png then read_image gives the pixels back, for every channel count.
+TEST(Images, PngRoundTripsEveryChannelCount) {
+  const auto path = std::filesystem::temp_directory_path() / "ddim_test_roundtrip.png";
+  for (const int64_t channels : {1, 2, 3, 4}) {
+    const auto pixels = torch::arange(5 * 7 * channels, torch::kInt64).remainder(256).to(torch::kUInt8);
+    const auto image = pixels.reshape({5, 7, channels});
+    ddim::write_png(path, image);
+    const auto back = ddim::read_image(path);
+    ASSERT_EQ(back.sizes(), image.sizes()) << channels << " channels";
+    EXPECT_TRUE(torch::equal(ddim::images_to_uint8(back), image)) << channels << " channels";
+  }
+  std::filesystem::remove(path);
+  // A cap below the image's size refuses it before decoding.
+  ddim::write_png(path, torch::zeros({4, 4, 3}, torch::kUInt8));
+  EXPECT_THROW(ddim::read_image(path, 15), ddim::IOError);
+  EXPECT_NO_THROW(ddim::read_image(path, 16));
+  std::filesystem::remove(path);
 }

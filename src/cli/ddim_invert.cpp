@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
   std::string output = "latents.pt", reconstruct, scheduler = "ddim";
   int64_t steps = 50;
   bool resize = false;
-  app.add_option("images", inputs, "input images (PNG, JPEG, BMP, TGA, GIF)")->required();
+  app.add_option("images", inputs, "input images (PNG or JPEG)")->required();
   app.add_option("--steps", steps, "number of inversion steps")->check(ddim::cli::at_least(1))->capture_default_str();
   app.add_option("--scheduler", scheduler,
                  "ddim (DDIMInverseScheduler) or dpmsolver (DPMSolverMultistepInverseScheduler)")

@@ -6,10 +6,10 @@
 
 #include "ddim/errors.h"
 #include "ddim/io/files.h"
+#include "io/image_decoders.h"
 
-// stb's implementations, private to this file.
-#define STB_IMAGE_STATIC
-#define STB_IMAGE_IMPLEMENTATION
+// stb's writer and resizer, private to this file (images are decoded by libpng and libjpeg-turbo:
+// see io/image_decoders.h).
 #define STB_IMAGE_WRITE_STATIC
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STB_IMAGE_RESIZE_STATIC
@@ -22,7 +22,6 @@
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 #pragma GCC diagnostic ignored "-Wpedantic"
 #endif
-#include <stb/stb_image.h>
 #include <stb/stb_image_resize.h>
 #include <stb/stb_image_write.h>
 #if defined(__GNUC__)
@@ -33,17 +32,16 @@ namespace ddim {
 
 torch::Tensor read_image(const std::filesystem::path& path, int64_t max_pixels) {
   if (!std::filesystem::is_regular_file(path)) throw IOError("cannot read image " + path.string() + ": no such file");
-  int w = 0, h = 0, c = 0;
-  // The size from the header first: a file of a few hundred bytes can claim gigabytes of pixels.
-  if (stbi_info(path.string().c_str(), &w, &h, &c) && static_cast<int64_t>(w) * static_cast<int64_t>(h) > max_pixels) {
-    throw IOError("cannot read image " + path.string() + ": it claims " + std::to_string(w) + "x" + std::to_string(h) +
-                  " pixels, more than the limit of " + std::to_string(max_pixels));
+  const auto bytes = read_file(path);
+  torch::Tensor pixels;
+  if (detail::looks_like_png(bytes)) {
+    pixels = detail::decode_png(bytes, path.string(), max_pixels);
+  } else if (detail::looks_like_jpeg(bytes)) {
+    pixels = detail::decode_jpeg(bytes, path.string(), max_pixels);
+  } else {
+    throw IOError("cannot read image " + path.string() + ": not a PNG or JPEG file (the only formats read)");
   }
-  unsigned char* data = stbi_load(path.string().c_str(), &w, &h, &c, 0);
-  if (!data) throw IOError("cannot read image " + path.string() + ": " + stbi_failure_reason());
-  auto image = torch::from_blob(data, {h, w, c}, torch::kUInt8).to(torch::kFloat32) / 255.0;
-  stbi_image_free(data);
-  return image;
+  return pixels.to(torch::kFloat32) / 255.0;
 }
 
 torch::Tensor convert_channels(const torch::Tensor& image, int64_t channels) {

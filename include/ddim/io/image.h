@@ -1,7 +1,7 @@
 #pragma once
 
-// Images in and out: PNG, JPEG, BMP, TGA, GIF (first frame) in through stb_image; PNG out through
-// stb_image_write. Images are [H, W, C] float32 tensors in [0, 1] on the CPU.
+// Images in and out: PNG (libpng) and JPEG (libjpeg-turbo) in, PNG out (stb_image_write). Images
+// are [H, W, C] float32 tensors in [0, 1] on the CPU.
 
 #include <torch/torch.h>
 
@@ -15,8 +15,11 @@ namespace ddim {
 // The largest image read_image decodes by default: 64 megapixels, more than any camera photo.
 constexpr int64_t kDefaultMaxImagePixels = int64_t{64} * 1000 * 1000;
 
-// Throws IOError naming the file when it is missing, not a decodable image, or claims more than
-// max_pixels pixels in its header (checked before anything is decoded).
+// A PNG (8 or 16 bits, any color type, read as 8 bits) or JPEG (gray or color; CMYK refused) file,
+// recognised by its first bytes, not its name: [H, W, C] with C = 1 (gray), 2 (gray + alpha),
+// 3 (RGB) or 4 (RGBA). Throws IOError naming the file when it is missing, another format, damaged
+// (a JPEG with corrupt data is refused, not patched over), or claims more than max_pixels pixels
+// in its header (checked before anything is decoded).
 DDIM_API torch::Tensor read_image(const std::filesystem::path& path, int64_t max_pixels = kDefaultMaxImagePixels);
 
 // [H, W, C] -> [H, W, channels]: gray <-> RGB (ITU-R 601 luma for RGB -> gray), alpha dropped or
