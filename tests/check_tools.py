@@ -24,6 +24,7 @@ def check(ok, what):
     if not ok:
         failures.append(what)
         print("FAIL", what)
+    return ok
 
 
 def run(cmd, cwd):
@@ -147,6 +148,15 @@ def main():
         check(r.returncode == 0 and os.path.isfile(os.path.join(w, "fallback.png")), f"fallback run: {r.stderr!r}")
         check("model.pt2" in r.stderr and "(TorchScript) instead" in r.stderr and len(r.stderr.splitlines()) == 1,
               f"fallback warning: {r.stderr!r}")
+        # Latents as safetensors: Python's safetensors reads ours, ddim reads Python's.
+        r = run([inv, "--model", model, "gray.jpg", "--steps", "2", "-o", "lat.safetensors", "-q"], w)
+        if check(r.returncode == 0, f"safetensors output: {r.stderr!r}"):
+            from safetensors.torch import load_file, save_file
+            ours = load_file(os.path.join(w, "lat.safetensors"))
+            check(list(ours) == ["latents"] and ours["latents"].shape == (1, 3, 16, 16), f"safetensors read: {ours}")
+            save_file({"x": ours["latents"].double()}, os.path.join(w, "py.safetensors"))
+            r = run([gen, "--model", model, "--latents", "py.safetensors", "--steps", "2", "-o", "st.png", "-q"], w)
+            check(r.returncode == 0, f"--latents from Python's safetensors: {r.stderr!r}")
         r = run([inv, "--model", model, "gray.jpg", "--steps", "2", "-o", "jpeg.pt", "-q"], w)
         check(r.returncode == 0 and os.path.isfile(os.path.join(w, "jpeg.pt")), f"JPEG input: {r.stderr!r}")
         r = run([inv, "--model", model, "big.png", "--resize", "-o", "resized.pt", "-q"], w)

@@ -115,3 +115,85 @@ TEST(Images, PngRoundTripsEveryChannelCount) {
   EXPECT_NO_THROW(ddim::read_image(path, 16));
   std::filesystem::remove(path);
 }
+
+namespace {
+
+std::string file_bytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void put_bytes(const std::filesystem::path& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+void put_u64(std::string& bytes, size_t at, uint64_t value) {
+  for (int i = 0; i < 8; ++i) bytes[at + i] = static_cast<char>((value >> (8 * i)) & 0xFF);
+}
+
+std::string load_error(const std::filesystem::path& path) {
+  try {
+    ddim::load_tensor(path);
+  } catch (const ddim::IOError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(TensorFiles, BothFormatsRoundTrip) {
+  const auto dir = std::filesystem::temp_directory_path();
+  const auto x = torch::randn({2, 3, 4, 5});
+  for (const auto* name : {"ddim_test_latents.pt", "ddim_test_latents.safetensors"}) {
+    ddim::save_tensor(dir / name, x);
+    EXPECT_TRUE(torch::equal(ddim::load_tensor(dir / name), x)) << name;
+    std::filesystem::remove(dir / name);
+  }
+  ddim::save_tensor(dir / "ddim_test_latents.safetensors", x.to(torch::kBFloat16));
+  EXPECT_EQ(ddim::load_tensor(dir / "ddim_test_latents.safetensors").scalar_type(), torch::kBFloat16);
+  std::filesystem::remove(dir / "ddim_test_latents.safetensors");
+}
+
+// Crafted files: each is one IOError before LibTorch's reader sees the bytes.
+TEST(TensorFiles, CraftedFilesAreRefused) {
+  const auto dir = std::filesystem::temp_directory_path();
+  const auto good_st = dir / "ddim_test_good.safetensors";
+  const auto good_pt = dir / "ddim_test_good.pt";
+  const auto bad = dir / "ddim_test_bad.bin";
+  ddim::save_tensor(good_st, torch::zeros({1, 3, 4, 4}));
+  ddim::save_tensor(good_pt, torch::zeros({1, 3, 4, 4}));
+  const auto st = file_bytes(good_st);
+  const auto pt = file_bytes(good_pt);
+  const auto expect_refused = [&](const std::string& bytes, const std::string& words, const std::string& what) {
+    put_bytes(bad, bytes);
+    const auto error = load_error(bad);
+    EXPECT_NE(error.find(words), std::string::npos) << what << ": " << error;
+  };
+  // safetensors: data offsets past the end, a shape the data cannot hold, a truncated file.
+  auto mutated = st;
+  const auto header = mutated.substr(8, mutated.find('}', 8));
+  auto offsets = mutated.find("\"data_offsets\":[0,192]");
+  ASSERT_NE(offsets, std::string::npos) << header;
+  mutated.replace(offsets, 22, "\"data_offsets\":[0,999]");
+  expect_refused(mutated, "past the end", "offsets past the end");
+  mutated = st;
+  mutated.replace(mutated.find("[1,3,4,4]"), 9, "[9,3,4,4]");
+  expect_refused(mutated, "do not hold", "shape larger than the data");
+  expect_refused(st.substr(0, st.size() - 10), "past the end", "truncated safetensors");
+  // torch.save's zip: truncated, a central directory offset past the end, an entry claiming 1 GB.
+  expect_refused(pt.substr(0, pt.size() / 2), "end-of-central-directory", "truncated zip");
+  auto zip = pt;
+  const auto end64 = zip.rfind(std::string("PK\x06\x06", 4));
+  ASSERT_NE(end64, std::string::npos);
+  put_u64(zip, end64 + 48, uint64_t{1} << 40);
+  expect_refused(zip, "central directory outside", "central directory offset");
+  zip = pt;
+  const auto central = zip.find(std::string("PK\x01\x02", 4));
+  for (const size_t field : {20, 24}) {
+    for (int i = 0; i < 4; ++i) zip[central + field + i] = static_cast<char>(((1000000000U) >> (8 * i)) & 0xFF);
+  }
+  expect_refused(zip, "past the end of the file's data", "entry size");
+  expect_refused("not a tensor file at all", "neither", "text");
+  for (const auto& p : {good_st, good_pt, bad}) std::filesystem::remove(p);
+}

@@ -65,7 +65,9 @@ void add_common_flags(CLI::App& app, CommonFlags& flags) {
   app.add_option("--device", flags.device, "auto, cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
       ->capture_default_str();
-  app.add_option("--dtype", flags.dtype, "float32, float16 or bfloat16: the UNet's dtype, latents stay float32 (the model must be exported for it)")
+  app.add_option(
+         "--dtype", flags.dtype,
+         "float32, float16 or bfloat16: the UNet's dtype, latents stay float32 (the model must be exported for it)")
       ->check(CLI::IsMember({"float32", "float16", "bfloat16"}))
       ->capture_default_str();
   app.add_option("--set", flags.sets,

@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--grid", grid, "also write one PNG tiling the batch");
   app.add_option("--latents", latents_path,
-                 "start from saved latents [B, C, H, W] (a .pt from ddim-invert or torch.save)");
+                 "start from saved latents [B, C, H, W]: a safetensors file with one tensor, or a torch.save file");
   ddim::cli::CommonFlags common;
   ddim::cli::add_common_flags(app, common);
   if (const int code = ddim::cli::parse(app, "ddim-generate", argc, argv); code >= 0) return code;

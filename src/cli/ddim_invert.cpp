@@ -33,7 +33,9 @@ int main(int argc, char** argv) {
                  "ddim (DDIMInverseScheduler) or dpmsolver (DPMSolverMultistepInverseScheduler)")
       ->check(CLI::IsMember({"ddim", "dpmsolver"}))
       ->capture_default_str();
-  app.add_option("-o,--output", output, "latents [B, C, H, W] float32, a file Python's torch.load reads")
+  app.add_option("-o,--output", output,
+                 "latents [B, C, H, W] float32: PATH.safetensors (safetensors.torch.load_file reads it) or any other "
+                 "name (torch.load reads it)")
       ->capture_default_str();
   app.add_option("--reconstruct", reconstruct,
                  "sample the latents back with the forward scheduler into this PNG (pattern or _<i> for several) and "

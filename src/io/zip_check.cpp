@@ -1,0 +1,105 @@
+#include "io/zip_check.h"
+
+#include <cstdint>
+
+#include "ddim/errors.h"
+
+namespace ddim::detail {
+namespace {
+
+// Little-endian fields at an offset the caller has checked.
+uint64_t le(const std::string& b, uint64_t at, int bytes) {
+  uint64_t value = 0;
+  for (int i = bytes - 1; i >= 0; --i) value = (value << 8) | static_cast<unsigned char>(b[at + i]);
+  return value;
+}
+
+constexpr uint32_t kLocalHeader = 0x04034b50;
+constexpr uint32_t kCentralHeader = 0x02014b50;
+constexpr uint32_t kEndOfCentralDirectory = 0x06054b50;
+constexpr uint32_t kZip64End = 0x06064b50;
+constexpr uint32_t kZip64Locator = 0x07064b50;
+constexpr uint32_t kMax32 = 0xFFFFFFFF;
+
+}  // namespace
+
+void check_zip_structure(const std::string& bytes, const std::string& path) {
+  const auto fail = [&](const std::string& what) {
+    throw IOError("cannot read " + path + " as a tensor file: " + what);
+  };
+  const uint64_t size = bytes.size();
+  if (size < 22 || le(bytes, 0, 4) != kLocalHeader) fail("neither torch.save's zip format nor safetensors");
+  // The end-of-central-directory record: the last 22 bytes, or earlier by a comment of <= 65535 bytes.
+  uint64_t eocd = size - 22;
+  const uint64_t lowest = size > 22 + 65535 ? size - 22 - 65535 : 0;
+  while (le(bytes, eocd, 4) != kEndOfCentralDirectory) {
+    if (eocd == lowest) fail("no end-of-central-directory record");
+    --eocd;
+  }
+  if (eocd + 22 + le(bytes, eocd + 20, 2) != size) fail("data after the end-of-central-directory record");
+  if (le(bytes, eocd + 4, 2) != 0 || le(bytes, eocd + 6, 2) != 0) fail("a multi-disk archive");
+  uint64_t entries = le(bytes, eocd + 10, 2);
+  uint64_t cd_size = le(bytes, eocd + 12, 4);
+  uint64_t cd_offset = le(bytes, eocd + 16, 4);
+  uint64_t cd_limit = eocd;  // the central directory ends before the end records
+  if (eocd >= 20 && le(bytes, eocd - 20, 4) == kZip64Locator) {
+    const uint64_t end64 = le(bytes, eocd - 20 + 8, 8);
+    if (end64 > eocd - 20 || eocd - 20 - end64 < 56 || le(bytes, end64, 4) != kZip64End) {
+      fail("a zip64 end record outside the file");
+    }
+    entries = le(bytes, end64 + 32, 8);
+    cd_size = le(bytes, end64 + 40, 8);
+    cd_offset = le(bytes, end64 + 48, 8);
+    cd_limit = end64;
+  } else if (entries == 0xFFFF || cd_size == kMax32 || cd_offset == kMax32) {
+    fail("a zip64 archive without its end record");
+  }
+  if (cd_offset > cd_limit || cd_size > cd_limit - cd_offset) fail("a central directory outside the file");
+  if (entries == 0 || entries > cd_size / 46) fail("an entry count the central directory cannot hold");
+
+  uint64_t at = cd_offset;
+  const uint64_t cd_end = cd_offset + cd_size;
+  for (uint64_t i = 0; i < entries; ++i) {
+    if (cd_end - at < 46 || le(bytes, at, 4) != kCentralHeader) fail("a damaged central directory");
+    const uint64_t method = le(bytes, at + 10, 2);
+    uint64_t compressed = le(bytes, at + 20, 4);
+    uint64_t uncompressed = le(bytes, at + 24, 4);
+    const uint64_t name_len = le(bytes, at + 28, 2);
+    const uint64_t extra_len = le(bytes, at + 30, 2);
+    const uint64_t comment_len = le(bytes, at + 32, 2);
+    uint64_t local = le(bytes, at + 42, 4);
+    const uint64_t record = 46 + name_len + extra_len + comment_len;
+    if (cd_end - at < record) fail("a central directory entry past its end");
+    // zip64 extended information: the 64-bit values of the fields set to 0xFFFFFFFF, in order.
+    uint64_t extra = at + 46 + name_len;
+    const uint64_t extra_end = extra + extra_len;
+    while (extra_end - extra >= 4) {
+      const uint64_t id = le(bytes, extra, 2);
+      const uint64_t len = le(bytes, extra + 2, 2);
+      if (extra_end - extra - 4 < len) fail("a damaged extra field");
+      if (id == 0x0001) {
+        uint64_t field = extra + 4;
+        const uint64_t field_end = field + len;
+        for (uint64_t* value : {&uncompressed, &compressed, &local}) {
+          if (*value != kMax32) continue;
+          if (field_end - field < 8) fail("a damaged zip64 field");
+          *value = le(bytes, field, 8);
+          field += 8;
+        }
+      }
+      extra += 4 + len;
+    }
+    if (method != 0) fail("a compressed entry (torch.save stores records uncompressed)");
+    if (compressed != uncompressed) fail("an entry whose sizes disagree");
+    if (local > cd_offset || cd_offset - local < 30 || le(bytes, local, 4) != kLocalHeader) {
+      fail("a local header outside the file");
+    }
+    const uint64_t local_data = 30 + le(bytes, local + 26, 2) + le(bytes, local + 28, 2);
+    if (cd_offset - local < local_data || cd_offset - local - local_data < compressed) {
+      fail("an entry of " + std::to_string(compressed) + " bytes past the end of the file's data");
+    }
+    at += record;
+  }
+}
+
+}  // namespace ddim::detail
