@@ -148,6 +148,14 @@ def main():
         check(r.returncode == 0 and os.path.isfile(os.path.join(w, "fallback.png")), f"fallback run: {r.stderr!r}")
         check("model.pt2" in r.stderr and "(TorchScript) instead" in r.stderr and len(r.stderr.splitlines()) == 1,
               f"fallback warning: {r.stderr!r}")
+        if os.path.isfile(os.path.join(w, "fallback.png.json")):
+            record = json.load(open(os.path.join(w, "fallback.png.json")))
+            check(record.get("unet_format") == "torchscript" and record.get("unet_file") == "unet/model.pt",
+                  f"fallback sidecar names the TorchScript file: {record}")
+        r = run([gen, "--model", model, "--steps", "2", "-o", "package.png", "-q"], w)
+        record = json.load(open(os.path.join(w, "package.png.json"))) if r.returncode == 0 else {}
+        check(record.get("unet_format") == "aoti" and record.get("unet_file") == "unet/model.pt2",
+              f"sidecar names the package: {record}")
         # Latents as safetensors: Python's safetensors reads ours, ddim reads Python's.
         r = run([inv, "--model", model, "gray.jpg", "--steps", "2", "-o", "lat.safetensors", "-q"], w)
         if check(r.returncode == 0, f"safetensors output: {r.stderr!r}"):

@@ -253,13 +253,17 @@ void write_sidecar(const std::filesystem::path& output, const nlohmann::json& re
 }
 
 nlohmann::json base_record(const std::string& tool, const std::filesystem::path& model, const std::string& device,
-                           torch::ScalarType dtype) {
+                           const UNet& unet) {
+  // Which file ran: the compiled package and the trace agree to about 1e-6 per call, not bit for bit.
+  const bool package = dynamic_cast<const AOTInductorUNet*>(&unet) != nullptr;
   return {{"tool", tool},
           {"ddim_version", ddim::version()},
           {"libtorch", TORCH_VERSION},
           {"model", std::filesystem::absolute(model).string()},
+          {"unet_file", package ? "unet/model.pt2" : "unet/model.pt"},
+          {"unet_format", package ? "aoti" : "torchscript"},
           {"device", device},
-          {"dtype", dtype_name(dtype)}};
+          {"dtype", dtype_name(unet.dtype())}};
 }
 
 Progress::Progress(std::string label, bool quiet)

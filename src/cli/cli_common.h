@@ -70,8 +70,10 @@ void check_memory(int64_t images, const UNetConfig& config, const std::string& f
 
 // Writes <output>.json beside an output.
 void write_sidecar(const std::filesystem::path& output, const nlohmann::json& record);
+// The fields every sidecar starts with: tool, versions, model folder, which UNet file ran and in
+// which format, device, dtype.
 nlohmann::json base_record(const std::string& tool, const std::filesystem::path& model, const std::string& device,
-                           torch::ScalarType dtype);
+                           const UNet& unet);
 
 // Progress on stderr: a redrawn bar on a terminal, plain lines otherwise; nothing when quiet.
 class Progress {

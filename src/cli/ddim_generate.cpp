@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
       return 130;
     }
 
-    auto record = ddim::cli::base_record("ddim-generate", model, device.str(), dtype);
+    auto record = ddim::cli::base_record("ddim-generate", model, device.str(), *unet);
     record["scheduler_config"] = nlohmann::json::parse(scheduler->config_json(), nullptr, false);
     record["set"] = ddim::cli::overrides_record(overrides);
     record["steps"] = steps;

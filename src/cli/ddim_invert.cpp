@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
       return 130;
     }
 
-    auto record = ddim::cli::base_record("ddim-invert", model, device.str(), dtype);
+    auto record = ddim::cli::base_record("ddim-invert", model, device.str(), *unet);
     record["inputs"] = inputs;
     record["scheduler"] = inverse->class_name();
     record["set"] = ddim::cli::overrides_record(overrides);
