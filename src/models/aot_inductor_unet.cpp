@@ -65,6 +65,12 @@ AOTInductorUNet::AOTInductorUNet(const std::filesystem::path& model_dir, torch::
   const auto unet_dir = model_dir / "unet";
   config_ = detail::read_unet_config(unet_dir);
   const auto package = unet_dir / "model.pt2";
+  // scripts/export_unet.py makes CPU packages only; a CUDA package path has never run here.
+  if (!device.is_cpu()) {
+    throw ConfigError(package.string() + " cannot run on " + device.str() +
+                      ": AOTInductor packages run on the CPU in this version; export a TorchScript file with "
+                      "scripts/export_unet.py SRC OUT --format torchscript --device cuda");
+  }
   if (!std::filesystem::is_regular_file(package))
     throw ConfigError("cannot read " + package.string() + ": no such file");
   const std::string reexport = "; re-export it with scripts/export_unet.py SRC OUT --format aoti";
@@ -106,14 +112,13 @@ AOTInductorUNet::AOTInductorUNet(const std::filesystem::path& model_dir, torch::
                       std::to_string(batch_max_) + "] in its metadata" + reexport);
   }
 
-  const c10::DeviceIndex index = device.is_cuda() ? device.index() : -1;
   // Unpacked once into the cache: loading the archive itself unpacks it again for each model on
   // every start.
   const auto unpacked = detail::unpacked_package(package);
   const auto source = unpacked.empty() ? package : unpacked;
   for (auto [name, slot] : {std::pair{kBatch1Model, &models_->batch1}, std::pair{kBatchedModel, &models_->batched}}) {
     try {
-      *slot = std::make_unique<torch::inductor::AOTIModelPackageLoader>(source.string(), name, false, 1, index);
+      *slot = std::make_unique<torch::inductor::AOTIModelPackageLoader>(source.string(), name, false, 1, -1);
     } catch (const std::exception& e) {
       throw ConfigError("cannot load model '" + std::string(name) + "' of " + package.string() + ": " +
                         detail::first_sentence(e) + reexport);

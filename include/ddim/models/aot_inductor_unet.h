@@ -16,7 +16,8 @@ namespace ddim {
 
 class DDIM_API AOTInductorUNet : public UNet {
  public:
-  // model_dir holds unet/config.json and unet/model.pt2. The package's metadata is checked before
+  // model_dir holds unet/config.json and unet/model.pt2; the device must be the CPU (the only
+  // kind of package scripts/export_unet.py makes). The package's metadata is checked before
   // its compiled code is loaded; a ConfigError naming the package and the export that fixes it is
   // thrown when the package is damaged or was compiled for another device, dtype or torch version,
   // or for CPU features this machine lacks (it would die with SIGILL).
