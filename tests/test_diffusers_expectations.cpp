@@ -1,8 +1,9 @@
 // The numbers diffusers' own scheduler tests assert, checked against ddim with the same fixtures:
 // tests/schedulers/test_scheduler_ddim.py, test_scheduler_ddim_inverse.py,
 // test_scheduler_dpm_multi.py and test_scheduler_dpm_multi_inverse.py of huggingface/diffusers, in
-// the versions that pass against the pinned diffusers 0.42.1 (every expectation below was rerun
-// there). Each TEST names the diffusers test it ports; configs, loops and tolerances are theirs.
+// the versions that pass against the pinned diffusers 0.42.1: scripts/diffusers_test_expectations.py
+// recomputes every number below with the pinned diffusers (ctest
+// diffusers_test_numbers_hold_in_pinned_diffusers). Each TEST names the diffusers test it ports; configs, loops and tolerances are theirs.
 // Not ported: tests without literal numbers (save/reload consistency, which test_scheduler_api
 // covers), test_variance (_get_variance is not public here; the golden eta > 0 trajectories cover
 // the variance), and the DPM test_switch legs through schedulers ddim does not have.
