@@ -126,9 +126,11 @@ double sigma_to_t(double sigma, const std::vector<float>& log_sigmas) {
   }
   low_idx = std::min<int64_t>(low_idx, static_cast<int64_t>(log_sigmas.size()) - 2);
   const int64_t high_idx = low_idx + 1;
-  const double low = log_sigmas[static_cast<size_t>(low_idx)];
-  const double high = log_sigmas[static_cast<size_t>(high_idx)];
-  double w = (low - log_sigma) / (low - high);
+  const float low = log_sigmas[static_cast<size_t>(low_idx)];
+  const float high = log_sigmas[static_cast<size_t>(high_idx)];
+  // numpy: low - log_sigma is float64 (log_sigma is), low - high stays float32 (both are).
+  const float spread = low - high;
+  double w = (static_cast<double>(low) - log_sigma) / static_cast<double>(spread);
   w = std::clamp(w, 0.0, 1.0);
   return (1 - w) * static_cast<double>(low_idx) + w * static_cast<double>(high_idx);
 }

@@ -63,7 +63,8 @@ DPMSolverCore::DPMSolverCore(std::string owner, const DPMSolverBaseConfig& confi
   const auto& ac = alphas_cumprod;
   const auto train = torch::pow(torch::rsub(ac, 1) / ac, 0.5).contiguous();
   train_sigmas_.assign(train.data_ptr<float>(), train.data_ptr<float>() + train.numel());
-  for (float s : train_sigmas_) log_sigmas_.push_back(static_cast<float>(std::log(static_cast<double>(s))));
+  // np.log(sigmas) of a float32 array: numpy's own rounding, which _sigma_to_t's comparisons see.
+  for (float s : train_sigmas_) log_sigmas_.push_back(numpy::log_float32(s));
   const auto lambda_t = torch::log(torch::sqrt(ac)) - torch::log(torch::sqrt(torch::rsub(ac, 1)));
   clipped_index_ =
       torch::searchsorted(torch::flip(lambda_t, {0}), at::Scalar(config_.lambda_min_clipped)).item<int64_t>();
