@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "ddim/errors.h"
+#include "ddim/warnings.h"
 #include "schedulers/cores/ddim_core.h"
 #include "schedulers/foundation/config_io.h"
 #include "schedulers/foundation/numpy_compat.h"
@@ -65,12 +66,18 @@ void DDIMScheduler::set_timesteps(int64_t num_inference_steps, torch::Device dev
   auto ts = ddim_timesteps(config_, num_inference_steps);
   for (int64_t t : ts) {
     // epsilon prediction at alpha_prod_t == 0 (zero-SNR betas) divides by zero; only clipping or
-    // thresholding keeps diffusers' result finite.
-    if (core_->alpha_prod(t) == 0 && config_.prediction_type == PredictionType::kEpsilon && !config_.clip_sample &&
-        !config_.thresholding) {
-      throw SchedulerError(std::string(kName) + ": timestep " + std::to_string(t) +
-                           " has alphas_cumprod 0 (rescale_betas_zero_snr) and epsilon prediction without clipping: "
-                           "diffusers returns non-finite samples; use v_prediction or clip_sample");
+    // thresholding can keep diffusers' result finite, and thresholding only for some samples.
+    if (core_->alpha_prod(t) == 0 && config_.prediction_type == PredictionType::kEpsilon) {
+      if (!config_.clip_sample && !config_.thresholding) {
+        throw SchedulerError(std::string(kName) + ": timestep " + std::to_string(t) +
+                             " has alphas_cumprod 0 (rescale_betas_zero_snr) and epsilon prediction without clipping: "
+                             "diffusers returns non-finite samples; use v_prediction or clip_sample");
+      }
+      if (config_.thresholding) {
+        warn(std::string(kName) + ": timestep " + std::to_string(t) +
+             " has alphas_cumprod 0 and epsilon prediction: its x0 prediction divides by zero and dynamic "
+             "thresholding of infinities is NaN for most samples; that step is refused if its sample is not finite");
+      }
     }
   }
   core_->set_schedule(std::move(ts), num_inference_steps, device);
@@ -125,6 +132,14 @@ SchedulerOutput DDIMScheduler::step(const torch::Tensor& model_output, int64_t t
   processing.clip = config_.clip_sample;
   processing.clip_range = static_cast<float>(config_.clip_sample_range);
   auto [prev_sample, x0] = detail::ddim_step(sample, model_output, scalars, processing, noise, std_dev_t);
+  // The one step whose result depends on the data being finite (warned at set_timesteps): checked
+  // here, not at every step, so that other steps never wait for the device.
+  if (alpha_prod_t == 0 && config_.prediction_type == PredictionType::kEpsilon &&
+      !torch::isfinite(prev_sample).all().item<bool>()) {
+    throw SchedulerError(std::string(kName) + ": step at timestep " + std::to_string(timestep) +
+                         " gives a non-finite sample (alphas_cumprod 0 with epsilon prediction divides by zero; "
+                         "diffusers returns NaN); use v_prediction");
+  }
   return {prev_sample, x0};
 }
 
