@@ -9,6 +9,10 @@ function(ddim_project_options target)
       string(REPLACE ";" "," _sanitizers "${DDIM_SANITIZE}")
       target_compile_options(${target} PRIVATE -fsanitize=${_sanitizers} -fno-omit-frame-pointer
                                                -fno-sanitize-recover=undefined)
+      if(DDIM_BUILD_FUZZERS)
+        # Coverage feedback for libFuzzer in all of ddim's code, not only the harnesses.
+        target_compile_options(${target} PRIVATE -fsanitize=fuzzer-no-link)
+      endif()
       # An instrumented library needs the sanitizer runtime in whatever links it, installed
       # consumers included.
       get_target_property(_type ${target} TYPE)

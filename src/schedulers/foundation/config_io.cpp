@@ -51,7 +51,7 @@ nlohmann::json parse_json(const std::string& text, const std::string& source) {
   }
   try {
     return nlohmann::json::parse(cleaned);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // a syntax error, or a number past double's range
     std::string what = e.what();
     throw ConfigError(source + " is not valid JSON: " + what.substr(what.find(']') + 2));
   }

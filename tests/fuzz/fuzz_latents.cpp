@@ -1,0 +1,42 @@
+// libFuzzer harness: latents-file bytes through ddim::load_tensor, the path ddim-generate --latents
+// takes (safetensors parsed by ddim; torch.save zips checked by ddim, then LibTorch's unpickler).
+// The bytes go through a file in a per-process temporary folder because load_tensor reads paths.
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "ddim/io/tensor_file.h"
+#include "fuzz_support.h"
+
+namespace {
+
+const std::filesystem::path& scratch_file() {
+  static const std::filesystem::path path = [] {
+    const char* tmp = std::getenv("TMPDIR");
+    auto dir = std::filesystem::path(tmp ? tmp : "/tmp") / ("ddim-fuzz-latents-" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir);
+    return dir / "latents.pt";
+  }();
+  return path;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const auto& path = scratch_file();
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
+  }
+  ddim::fuzz::expect_only_ddim_errors([&] {
+    const torch::Tensor latents = ddim::load_tensor(path);
+    if (!latents.defined()) ddim::fuzz::finding("load_tensor returned an undefined tensor");
+    // Touch every element: a tensor whose storage is shorter than its shape claims shows here.
+    (void)latents.to(torch::kDouble).sum().item<double>();
+  });
+  return 0;
+}
