@@ -1,7 +1,12 @@
 #include "ddim/io/files.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <fstream>
-#include <random>
 #include <sstream>
 
 #include "ddim/errors.h"
@@ -37,24 +42,32 @@ void write_file_atomically(const std::filesystem::path& path, const std::string&
   if (!std::filesystem::is_directory(dir))
     throw IOError("cannot write " + path.string() + ": no folder " + dir.string());
   check_replaceable(path);
-  const auto temp = dir / ("." + path.filename().string() + ".tmp-" + std::to_string(std::random_device{}()));
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    if (!out) throw IOError("cannot write " + path.string() + ": the folder is not writable");
-    out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
-    out.close();
-    if (!out) {
-      std::error_code ec;
-      std::filesystem::remove(temp, ec);
-      throw IOError("cannot write " + path.string());
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(temp, path, ec);
-  if (ec) {
+  // One temporary name per target, locked while written: a run killed mid-write leaves at most
+  // this file, and the next write of the same target (a resumed run) takes it over.
+  const auto temp = dir / ("." + path.filename().string() + ".tmp");
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+  if (fd < 0) throw IOError("cannot write " + path.string() + ": " + std::strerror(errno));
+  const auto fail = [&](const std::string& why) {
+    std::error_code ec;
     std::filesystem::remove(temp, ec);
-    throw IOError("cannot write " + path.string() + ": " + ec.message());
+    ::close(fd);
+    throw IOError("cannot write " + path.string() + ": " + why);
+  };
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);  // another process's file: left alone
+    throw IOError("cannot write " + path.string() + ": another process is writing it (" + temp.string() +
+                  " is locked)");
   }
+  if (::ftruncate(fd, 0) != 0) fail(std::strerror(errno));
+  size_t written = 0;
+  while (written < contents.size()) {
+    const ssize_t n = ::write(fd, contents.data() + written, contents.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) fail(n < 0 ? std::strerror(errno) : "short write");
+    written += static_cast<size_t>(n);
+  }
+  if (::rename(temp.c_str(), path.c_str()) != 0) fail(std::strerror(errno));
+  ::close(fd);
 }
 
 }  // namespace ddim

@@ -18,7 +18,9 @@ DDIM_API std::string read_file(const std::filesystem::path& path);
 // by the new file; the file it pointed to is left as it was.
 DDIM_API void check_replaceable(const std::filesystem::path& path);
 
-// Writes `contents` to .<name>.tmp-XXXX in the same folder, then renames it over `path`. Throws
+// Writes `contents` to .<name>.tmp in the same folder (locked while written, so two processes never
+// write one target at once: the second gets an IOError), then renames it over `path`. A process
+// killed mid-write leaves only that file, which the next write of `path` takes over. Throws
 // IOError naming the file (and removes the temporary file) when any of it fails, or when `path`
 // is not replaceable (check_replaceable).
 DDIM_API void write_file_atomically(const std::filesystem::path& path, const std::string& contents);
