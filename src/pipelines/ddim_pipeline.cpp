@@ -2,6 +2,8 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
+#include <limits>
 #include <random>
 #include <utility>
 
@@ -71,6 +73,57 @@ GenerateResult DDIMPipeline::generate(const GenerateOptions& options) {
   result.steps_done = loop.steps_done;
   if (!loop.cancelled) result.images = detail::decode_images(loop.sample);
   return result;
+}
+
+int64_t DDIMPipeline::batch_count(int64_t num_images, int64_t batch_size) {
+  if (num_images < 1) throw UsageError("num_images " + std::to_string(num_images) + " must be >= 1");
+  if (batch_size < 1) throw UsageError("batch_size " + std::to_string(batch_size) + " must be >= 1");
+  return (num_images + batch_size - 1) / batch_size;
+}
+
+BatchedGenerateResult DDIMPipeline::generate_batches(const BatchedGenerateOptions& options,
+                                                     const BatchCallback& on_batch) {
+  const int64_t batches = batch_count(options.num_images, options.batch_size);
+  const int64_t batch_size = std::min(options.batch_size, options.num_images);
+  if (options.shard_count < 1 || options.shard_index < 0 || options.shard_index >= options.shard_count) {
+    throw UsageError("shard " + std::to_string(options.shard_index) + "/" + std::to_string(options.shard_count) +
+                     ": need 0 <= index < count");
+  }
+  if (options.seed > std::numeric_limits<uint64_t>::max() - static_cast<uint64_t>(batches - 1)) {
+    throw UsageError("seed " + std::to_string(options.seed) + " + " + std::to_string(batches - 1) +
+                     " batches passes 2^64 - 1");
+  }
+  if (options.latents && (options.latents->dim() < 1 || options.latents->size(0) != options.num_images)) {
+    throw UsageError("latents hold " + std::to_string(options.latents->dim() ? options.latents->size(0) : 0) +
+                     " rows for num_images " + std::to_string(options.num_images));
+  }
+  BatchedGenerateResult run;
+  for (int64_t k = options.shard_index; k < batches; k += options.shard_count) {
+    if (options.skip && options.skip(k)) {
+      ++run.batches_skipped;
+      continue;
+    }
+    const int64_t first = k * batch_size;
+    GenerateOptions batch;
+    batch.batch_size = std::min(batch_size, options.num_images - first);
+    batch.num_inference_steps = options.num_inference_steps;
+    batch.eta = options.eta;
+    batch.use_clipped_model_output = options.use_clipped_model_output;
+    batch.seed = options.seed + static_cast<uint64_t>(k);
+    if (options.latents) batch.latents = options.latents->narrow(0, first, batch.batch_size);
+    batch.callback = options.callback;
+    const GenerateResult result = generate(batch);
+    if (result.cancelled) {
+      run.cancelled = true;
+      return run;
+    }
+    ++run.batches_run;
+    if (on_batch && !on_batch(k, first, result)) {
+      run.cancelled = true;
+      return run;
+    }
+  }
+  return run;
 }
 
 }  // namespace ddim

@@ -48,6 +48,39 @@ struct GenerateResult {
   int steps_done = 0;
 };
 
+// A run of many images in micro-batches (generate_batches): batch k holds images
+// [k * batch_size, min((k + 1) * batch_size, num_images)) and is exactly what diffusers'
+// DDIMPipeline(batch_size=<its size>, generator=torch.Generator().manual_seed(seed + k)) gives, so
+// every batch can be reproduced on its own and a run's images depend only on (seed, batch_size,
+// num_images, model, options), not on how the batches were spread over processes.
+struct BatchedGenerateOptions {
+  int64_t num_images = 1;
+  // The micro-batch; memory is bounded by it, not by num_images. Above num_images it is num_images.
+  int64_t batch_size = 16;
+  uint64_t seed = 0;  // batch k draws from seed + k (seed + batches - 1 must fit in 64 bits)
+  int64_t num_inference_steps = 50;
+  double eta = 0.0;
+  std::optional<bool> use_clipped_model_output;
+  // Start from these latents [num_images, C, H, W] (batch k takes its rows) instead of drawing them.
+  std::optional<torch::Tensor> latents;
+  // Runs only the batches k with k % shard_count == shard_index.
+  int64_t shard_index = 0;
+  int64_t shard_count = 1;
+  // Called before a batch of this shard runs; true skips it (e.g. its outputs exist).
+  std::function<bool(int64_t batch)> skip;
+  // Per step inside each batch, as GenerateOptions::callback; false stops the run.
+  StepCallback callback;
+};
+
+// Called when batch `batch` has finished, with the index of its first image; false stops the run.
+using BatchCallback = std::function<bool(int64_t batch, int64_t first_image, const GenerateResult& result)>;
+
+struct BatchedGenerateResult {
+  int64_t batches_run = 0;
+  int64_t batches_skipped = 0;
+  bool cancelled = false;
+};
+
 class DDIM_API DDIMPipeline {
  public:
   // The model folder of scripts/export_unet.py; the scheduler is built from its scheduler config
@@ -65,6 +98,12 @@ class DDIM_API DDIMPipeline {
 
   // Throws UsageError for bad options (naming the value), SchedulerError.
   GenerateResult generate(const GenerateOptions& options = {});
+
+  // num_images images in micro-batches, handing each finished batch to on_batch (images are not
+  // kept). Throws UsageError for bad options before the first batch runs.
+  BatchedGenerateResult generate_batches(const BatchedGenerateOptions& options, const BatchCallback& on_batch);
+  // How many batches such a run has: ceil(num_images / batch_size).
+  static int64_t batch_count(int64_t num_images, int64_t batch_size);
 
   UNet& unet() { return *unet_; }
   // The scheduler every generate() starts from (its config: scheduler().config_json()).
