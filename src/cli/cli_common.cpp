@@ -62,8 +62,7 @@ CLI::Validator between(double low, double high) {
 void add_common_flags(CLI::App& app, CommonFlags& flags) {
   app.add_option("--model", flags.model,
                  "model folder from scripts/export_unet.py (default: $DDIM_MODEL, else the embedded digits model)");
-  app.add_option("--device", flags.device, "auto, cpu or cuda")
-      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+  app.add_option("--device", flags.device, "auto, cpu, cuda or cuda:N (auto: cuda:0 when there is a GPU)")
       ->capture_default_str();
   app.add_option(
          "--dtype", flags.dtype,
@@ -104,11 +103,26 @@ std::filesystem::path resolve_model(const std::string& flag, const char* argv0) 
 
 torch::Device parse_device(const std::string& name) {
   if (name == "cpu") return torch::kCPU;
-  if (name == "cuda") {
-    if (!torch::cuda::is_available()) throw ConfigError("--device cuda: no CUDA device is available");
-    return torch::Device(torch::kCUDA, 0);
+  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  if (name.rfind("cuda", 0) != 0) {
+    throw UsageError("--device " + name + ": use auto, cpu, cuda or cuda:N");
   }
-  return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  int64_t index = 0;
+  if (name.size() > 4) {
+    const std::string digits = name.substr(5);
+    if (name[4] != ':' || digits.empty() || digits.size() > 4 ||
+        digits.find_first_not_of("0123456789") != std::string::npos) {
+      throw UsageError("--device " + name + ": use auto, cpu, cuda or cuda:N");
+    }
+    index = std::stoll(digits);
+  }
+  const int64_t count = torch::cuda::device_count();
+  if (count == 0) throw ConfigError("--device " + name + ": no CUDA device is available");
+  if (index >= count) {
+    throw ConfigError("--device " + name + ": this machine has " + std::to_string(count) + " CUDA device" +
+                      (count == 1 ? "" : "s") + " (cuda:0 to cuda:" + std::to_string(count - 1) + ")");
+  }
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 
 std::vector<ConfigOverride> parse_overrides(const std::vector<std::string>& sets) {
@@ -123,13 +137,34 @@ nlohmann::json overrides_record(const std::vector<ConfigOverride>& overrides) {
   return record;
 }
 
+std::string one_line(const std::string& text) {
+  std::string out;
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (u < 0x20 || u == 0x7f) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", u);
+      out += hex;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 namespace {
 
 // The one integer conversion of an output pattern: its position and length, or npos when there is
 // none; '%%' is a literal percent sign. Anything else after a '%' is a UsageError naming the pattern.
 std::pair<size_t, size_t> find_conversion(const std::string& pattern) {
   const auto refuse = [&](const std::string& why) -> void {
-    throw UsageError("output name pattern '" + pattern + "': " + why +
+    throw UsageError("output name pattern '" + one_line(pattern) + "': " + one_line(why) +
                      " (use one integer conversion such as %d or %03d, and %% for a percent sign)");
   };
   std::pair<size_t, size_t> found{std::string::npos, 0};
@@ -180,21 +215,17 @@ std::string expand(const std::string& pattern, std::pair<size_t, size_t> convers
 
 void check_output_pattern(const std::string& path) { find_conversion(path); }
 
-std::vector<std::filesystem::path> output_names(const std::string& path, int64_t count) {
+std::filesystem::path output_name(const std::string& path, int64_t index, int64_t count) {
   const auto conversion = find_conversion(path);
+  if (conversion.first != std::string::npos) return expand(path, conversion, index);
+  const std::filesystem::path p(expand(path, conversion, 0));  // %% -> %
+  if (count == 1) return p;
+  return p.parent_path() / (p.stem().string() + "_" + std::to_string(index) + p.extension().string());
+}
+
+std::vector<std::filesystem::path> output_names(const std::string& path, int64_t count) {
   std::vector<std::filesystem::path> names;
-  for (int64_t i = 0; i < count; ++i) {
-    if (conversion.first != std::string::npos) {
-      names.emplace_back(expand(path, conversion, i));
-      continue;
-    }
-    const std::filesystem::path p(expand(path, conversion, 0));  // %% -> %
-    if (count == 1) {
-      names.push_back(p);
-    } else {
-      names.push_back(p.parent_path() / (p.stem().string() + "_" + std::to_string(i) + p.extension().string()));
-    }
-  }
+  for (int64_t i = 0; i < count; ++i) names.push_back(output_name(path, i, count));
   return names;
 }
 
@@ -208,6 +239,82 @@ void check_writable(const std::vector<std::filesystem::path>& paths) {
     check_replaceable(path);
     check_replaceable(path.string() + ".json");
   }
+}
+
+namespace {
+
+int64_t shard_number(const std::string& text, const std::string& what) {
+  if (text.empty() || text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos) {
+    throw UsageError(what + " is not a whole number");
+  }
+  return std::stoll(text);
+}
+
+std::string env_or_empty(const char* name) {
+  const char* value = std::getenv(name);
+  return value ? value : "";
+}
+
+}  // namespace
+
+Shard parse_shard(const std::string& text, int64_t shards) {
+  Shard shard;
+  if (text.empty()) {
+    if (shards > 0) throw UsageError("--shards " + std::to_string(shards) + " goes with --shard auto");
+    return shard;
+  }
+  if (text == "auto") {
+    const std::string slurm_id = env_or_empty("SLURM_ARRAY_TASK_ID");
+    const std::string job_index = env_or_empty("JOB_COMPLETION_INDEX");
+    if (!slurm_id.empty()) {
+      const std::string count = env_or_empty("SLURM_ARRAY_TASK_COUNT");
+      if (count.empty()) throw UsageError("--shard auto: SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not");
+      // Array indices may start anywhere (--array=1-8): the shard is the offset from the first.
+      const std::string min = env_or_empty("SLURM_ARRAY_TASK_MIN");
+      shard.index = shard_number(slurm_id, "SLURM_ARRAY_TASK_ID '" + slurm_id + "'") -
+                    (min.empty() ? 0 : shard_number(min, "SLURM_ARRAY_TASK_MIN '" + min + "'"));
+      shard.count = shard_number(count, "SLURM_ARRAY_TASK_COUNT '" + count + "'");
+      if (shards > 0 && shards != shard.count) {
+        throw UsageError("--shards " + std::to_string(shards) + " disagrees with SLURM_ARRAY_TASK_COUNT " + count);
+      }
+    } else if (!job_index.empty()) {
+      if (shards < 1)
+        throw UsageError("--shard auto with JOB_COMPLETION_INDEX needs --shards N (the Job's completions)");
+      shard.index = shard_number(job_index, "JOB_COMPLETION_INDEX '" + job_index + "'");
+      shard.count = shards;
+    } else {
+      throw UsageError(
+          "--shard auto: neither SLURM_ARRAY_TASK_ID (a Slurm array job) nor JOB_COMPLETION_INDEX (a Kubernetes "
+          "Indexed Job) is set; pass --shard i/N");
+    }
+  } else {
+    const auto slash = text.find('/');
+    if (slash == std::string::npos) throw UsageError("--shard " + text + ": use i/N (0 <= i < N) or auto");
+    shard.index = shard_number(text.substr(0, slash), "--shard " + text + ": i");
+    shard.count = shard_number(text.substr(slash + 1), "--shard " + text + ": N");
+    if (shards > 0) throw UsageError("--shards goes with --shard auto, not with --shard " + text);
+  }
+  if (shard.count < 1 || shard.index >= shard.count || shard.index < 0) {
+    throw UsageError("--shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count) +
+                     ": need 0 <= i < N");
+  }
+  return shard;
+}
+
+bool output_complete(const std::filesystem::path& output, const nlohmann::json& expected) {
+  const auto sidecar = std::filesystem::path(output.string() + ".json");
+  if (!std::filesystem::is_regular_file(output) || !std::filesystem::is_regular_file(sidecar)) return false;
+  const auto record = nlohmann::json::parse(read_file(sidecar), nullptr, /*allow_exceptions=*/false);
+  if (!record.is_object()) return false;  // not one of ours, or damaged: made again
+  for (const auto& [key, value] : expected.items()) {
+    const auto found = record.find(key);
+    if (found == record.end() || *found != value) {
+      throw UsageError("--resume: " + sidecar.string() + " was made with " + key + " " +
+                       (found == record.end() ? std::string("(absent)") : found->dump()) + ", this run has " +
+                       value.dump() + "; use another output or run without --resume");
+    }
+  }
+  return true;
 }
 
 uint64_t parse_seed(const std::string& text) {
@@ -243,7 +350,7 @@ void check_memory(int64_t images, const UNetConfig& config, const std::string& f
   if (needed > available) {
     std::ostringstream msg;
     msg << std::fixed << std::setprecision(1) << flag << " " << images << " needs about " << needed / 1e9
-        << " GB at once, more than the " << available / 1e9 << " GB of memory available; make fewer images per run";
+        << " GB at once, more than the " << available / 1e9 << " GB of memory available; use a smaller " << flag;
     throw UsageError(msg.str());
   }
 }
@@ -272,19 +379,43 @@ Progress::Progress(std::string label, bool quiet)
       tty_(isatty(fileno(stderr)) != 0),
       start_(std::chrono::steady_clock::now()) {}
 
+void Progress::plan_batches(int64_t batches, int64_t images) {
+  batches_ = batches;
+  images_ = images;
+}
+
+void Progress::batch_done(int64_t images) {
+  ++batches_done_;
+  images_done_ += images;
+  if (!quiet_ && !tty_ && batches_ > 1) {
+    std::cerr << label_ << ": batch " << batches_done_ << "/" << batches_ << ", images " << images_done_ << "/"
+              << images_ << "\n";
+  }
+}
+
 void Progress::update(int step, int total) {
   if (quiet_) return;
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  const double rate = elapsed > 0 ? step / elapsed : 0;
-  const double eta = rate > 0 ? (total - step) / rate : 0;
-  char line[160];
+  // The fraction of the whole run done: finished batches plus this batch's steps.
+  const double batches = static_cast<double>(std::max<int64_t>(batches_, 1));
+  const double done = (static_cast<double>(batches_done_) + (total > 0 ? double(step) / total : 1.0)) / batches;
+  const double eta = done > 0 ? elapsed * (1 - done) / done : 0;
+  const double rate = elapsed > 0 ? (static_cast<double>(batches_done_) * total + step) / elapsed : 0;
+  char line[200];
+  std::string where;
+  if (batches_ > 1) {
+    where = "batch " + std::to_string(batches_done_ + 1) + "/" + std::to_string(batches_) + " images " +
+            std::to_string(images_done_) + "/" + std::to_string(images_) + " ";
+  }
   if (tty_) {
     const int width = 30;
-    const int filled = total > 0 ? step * width / total : width;
-    std::snprintf(line, sizeof line, "\r%s [%-*s] %d/%d  %.1f it/s  ETA %.0fs ", label_.c_str(), width,
-                  std::string(static_cast<size_t>(filled), '#').c_str(), step, total, rate, eta);
+    const int filled = static_cast<int>(done * width);
+    std::snprintf(line, sizeof line, "\r%s [%-*s] %sstep %d/%d  %.1f it/s  ETA %.0fs ", label_.c_str(), width,
+                  std::string(static_cast<size_t>(std::clamp(filled, 0, width)), '#').c_str(), where.c_str(), step,
+                  total, rate, eta);
   } else {
-    std::snprintf(line, sizeof line, "%s: step %d/%d (%.1f it/s)\n", label_.c_str(), step, total, rate);
+    std::snprintf(line, sizeof line, "%s: %sstep %d/%d (%.1f it/s, ETA %.0fs)\n", label_.c_str(), where.c_str(), step,
+                  total, rate, eta);
   }
   std::cerr << line << std::flush;
 }
@@ -306,12 +437,15 @@ int run_tool(const std::string& tool, const std::function<int()>& body) {
   try {
     return body();
   } catch (const UsageError& e) {
-    std::cerr << tool << ": " << e.what() << "\n";
+    std::cerr << tool << ": " << one_line(e.what()) << "\n";
     return 2;
+  } catch (const Error& e) {
+    std::cerr << tool << ": " << one_line(e.what()) << "\n";
+    return 1;
   } catch (const std::exception& e) {
+    // LibTorch's messages carry a C++ backtrace after their first line.
     std::string what = e.what();
-    what = what.substr(0, what.find('\n'));
-    std::cerr << tool << ": " << what << "\n";
+    std::cerr << tool << ": " << one_line(what.substr(0, what.find('\n'))) << "\n";
     return 1;
   }
 }

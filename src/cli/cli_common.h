@@ -40,7 +40,7 @@ void add_common_flags(CLI::App& app, CommonFlags& flags);
 // tree), <exe>/../../models/digits (build tree), then the source tree's models/digits.
 std::filesystem::path resolve_model(const std::string& flag, const char* argv0);
 
-torch::Device parse_device(const std::string& name);  // auto | cpu | cuda
+torch::Device parse_device(const std::string& name);  // auto | cpu | cuda | cuda:N
 
 // The --set KEY=VALUE flags as library overrides (UsageError naming a malformed one), and as the
 // sidecar records them: {KEY: VALUE}.
@@ -51,12 +51,28 @@ nlohmann::json overrides_record(const std::vector<ConfigOverride>& overrides);
 // takes the index; otherwise, with more than one image, _<i> goes before the extension. %% is a
 // percent sign. Any other conversion, or more than one, is a UsageError naming the pattern.
 std::vector<std::filesystem::path> output_names(const std::string& path, int64_t count);
+// The name of image `index` of `count` alone (what output_names(path, count)[index] is).
+std::filesystem::path output_name(const std::string& path, int64_t index, int64_t count);
 // The same check alone, before any name is made.
 void check_output_pattern(const std::string& path);
 
 // Throws IOError naming the first path whose folder is missing or not writable, or which (or whose
 // .json sidecar) exists and is not a regular file or a symlink, so that a run fails before its work.
 void check_writable(const std::vector<std::filesystem::path>& paths);
+
+// --shard i/N, or auto: from SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN and SLURM_ARRAY_TASK_COUNT
+// (a Slurm array job), else JOB_COMPLETION_INDEX with `shards` = --shards N (a Kubernetes Indexed
+// Job). "" = the one shard 0/1. UsageError naming what is wrong.
+struct Shard {
+  int64_t index = 0;
+  int64_t count = 1;
+};
+Shard parse_shard(const std::string& text, int64_t shards);
+
+// --resume: true when `output` and its sidecar exist and the sidecar holds every key of `expected`
+// with the same value; false when either is missing or the sidecar is not readable JSON (the output
+// is made again). UsageError naming the first key whose value differs: outputs of another run.
+bool output_complete(const std::filesystem::path& output, const nlohmann::json& expected);
 
 // --seed: a decimal integer in [0, 2^64 - 1]; anything else is a UsageError naming it.
 uint64_t parse_seed(const std::string& text);
@@ -79,6 +95,9 @@ nlohmann::json base_record(const std::string& tool, const std::filesystem::path&
 class Progress {
  public:
   Progress(std::string label, bool quiet);
+  // A run of several batches: the display counts them and their images, the ETA covers them all.
+  void plan_batches(int64_t batches, int64_t images);
+  void batch_done(int64_t images);
   void update(int step, int total);
   void finish();
   // A step callback that updates this display and stops the run after Ctrl-C.
@@ -89,10 +108,14 @@ class Progress {
   bool quiet_;
   bool tty_;
   std::chrono::steady_clock::time_point start_;
+  int64_t batches_ = 1, images_ = 0, batches_done_ = 0, images_done_ = 0;
 };
 
 // Ctrl-C sets a flag the step callbacks read; the run then stops between steps.
 void install_interrupt_handler();
+
+// `text` with control characters escaped (\n, \t, \xNN): user-given names inside one-line messages.
+std::string one_line(const std::string& text);
 
 // Runs body(); maps exceptions to one line on stderr and an exit code (UsageError 2, else 1).
 int run_tool(const std::string& tool, const std::function<int()>& body);
