@@ -16,8 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const auto names = ddim::cli::output_names(pattern, count);
       const std::set<std::string> distinct(names.begin(), names.end());
       if (static_cast<int64_t>(distinct.size()) != count) {
-        ddim::fuzz::finding("pattern '" + pattern + "' gives " + std::to_string(distinct.size()) + " distinct names for " +
-                            std::to_string(count) + " images");
+        ddim::fuzz::finding("pattern '" + pattern + "' gives " + std::to_string(distinct.size()) +
+                            " distinct names for " + std::to_string(count) + " images");
       }
     }
   });

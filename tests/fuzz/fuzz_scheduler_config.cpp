@@ -1,8 +1,9 @@
 // libFuzzer harness: scheduler configs. Input: byte 0 picks the class (its low 3 bits: one of the
-// four, or the config's own _class_name) and DDIM's eta (its high 5 bits / 8), byte 1 the number of inference steps (1 to 256), the rest is
-// scheduler_config.json text. The config is loaded, written back and reloaded (the same config),
-// the schedule placed, and every step run on a small sample: each either completes with a finite
-// sample or is refused with a ddim::Error, never a NaN or inf sample handed on.
+// four, or the config's own _class_name) and DDIM's eta (its high 5 bits / 8), byte 1 the number
+// of inference steps (1 to 256), the rest is scheduler_config.json text. The config is loaded,
+// written back and reloaded (the same config), the schedule placed, and every step run on a small
+// sample: each either completes with a finite sample or is refused with a ddim::Error, never a NaN
+// or inf sample handed on.
 #include <cstddef>
 #include <cstdint>
 #include <string>

@@ -48,8 +48,8 @@ double round(double x) { return std::nearbyint(x); }
 bool log_float32_uses_vector_code() {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
   // numpy's dispatch: the AVX2 + FMA3 or AVX-512F build of the float32 log loop.
-  static const bool vector = (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ||
-                             __builtin_cpu_supports("avx512f");
+  static const bool vector =
+      (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) || __builtin_cpu_supports("avx512f");
   return vector;
 #else
   return false;
