@@ -152,6 +152,43 @@ def check_invert(bin_dir, model, w, folder):
     check(r.returncode != 0 and "resize" in r.stderr, f"invert --resume with other options: {r.stderr!r}")
 
 
+def check_examples(bin_dir, model, w, folder):
+    """examples/cluster: the Slurm array script and the Indexed Job's command, run as their schedulers would."""
+    import yaml
+
+    examples = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "cluster")
+    gen = os.path.join(bin_dir, "ddim-generate")
+    single = folder("example_single")
+    r = run([gen, "--model", model, "-n", "7", "--batch-size", "3", "--seed", "11", "--steps", "4",
+             "-o", os.path.join(single, "img_%07d.png"), "-q"], w)
+    check(r.returncode == 0, f"example reference run: {r.stderr}")
+    out = os.path.join(w, "example_slurm")
+    for task in (4, 5, 6):  # --array=4-6
+        env = dict(os.environ, SLURM_ARRAY_TASK_ID=str(task), SLURM_ARRAY_TASK_MIN="4", SLURM_ARRAY_TASK_COUNT="3",
+                   DDIM_BIN=bin_dir, MODEL=model, IMAGES="7", BATCH_SIZE="3", SEED="11", STEPS="4", OUT=out)
+        r = run(["bash", os.path.join(examples, "slurm_generate.sbatch")], w, env)
+        check(r.returncode == 0, f"slurm_generate.sbatch task {task}: {r.stderr}")
+    check(tree(out) == tree(single), "the Slurm example's tasks together differ from one process")
+
+    job = yaml.safe_load(open(os.path.join(examples, "k8s_invert_job.yaml")))
+    spec = job["spec"]
+    container = spec["template"]["spec"]["containers"][0]
+    data, latents = os.path.join(w, "data"), os.path.join(w, "example_k8s")
+    args = [a.replace("/data/images", data).replace("/data/latents", latents) for a in container["args"]]
+    args = [os.path.join(bin_dir, container["command"][0]), "--model", model, *args]
+    for index in range(spec["completions"]):
+        r = run(args, w, dict(os.environ, JOB_COMPLETION_INDEX=str(index)))
+        check(r.returncode == 0, f"k8s_invert_job.yaml index {index}: {r.stderr}")
+    unsharded = os.path.join(w, "example_k8s_single")
+    plain = [a for a in args if a not in ("auto", "--shard", "--shards", "--resume", str(spec["completions"]))]
+    r = run([a.replace(latents, unsharded) for a in plain], w)
+    check(r.returncode == 0, f"k8s example unsharded: {r.stderr}")
+    sharded = {k: v for k, v in tree(latents).items() if not k.startswith("manifest")}
+    whole = {k: v for k, v in tree(unsharded).items() if not k.startswith("manifest")}
+    check(spec["completionMode"] == "Indexed" and sharded == whole and len(whole) == 14,
+          "the Indexed Job's pods together differ from one process")
+
+
 def torch_load(path):
     import torch
     return torch.load(path)
@@ -263,6 +300,7 @@ def main():
               f"--resume with other steps: rc {r.returncode}, {r.stderr!r}")
         print(f"ok   --resume with other options: exit {r.returncode}: {lines[0] if lines else ''}")
         check_invert(bin_dir, model, w, folder)
+        check_examples(bin_dir, model, w, folder)
     print(f"scale checks: {len(failures)} failed")
     return 1 if failures else 0
 
