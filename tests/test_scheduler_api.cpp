@@ -291,6 +291,21 @@ TEST(SchedulerConfig, SizeLikeKeysAreBounded) {
   EXPECT_NE(msg.find("'steps_offset'"), std::string::npos) << msg;
 }
 
+TEST(SchedulerConfig, NumbersPastDoubleAndBetasOutsideZeroOneAreRefused) {
+  // Found by fuzz_scheduler_config: nlohmann's overflow exception escaped, and a trained beta above
+  // 1 gave NaN samples (1 - beta < 0 makes alphas_cumprod negative).
+  auto msg = message_of<ddim::ConfigError>([] { make("DDIMScheduler", "\"beta_end\": 8.5e2800"); });
+  EXPECT_NE(msg.find("not valid JSON"), std::string::npos) << msg;
+  for (const char* beta : {"1.5", "-0.25"}) {
+    std::string betas = "\"num_train_timesteps\": 3, \"trained_betas\": [0.001, " + std::string(beta) + ", 0.002]";
+    for (const char* cls : {"DDIMScheduler", "DPMSolverMultistepInverseScheduler"}) {
+      msg = message_of<ddim::ConfigError>([&] { make(cls, betas); });
+      EXPECT_NE(msg.find(std::string(beta) + " at index 1"), std::string::npos) << msg;
+    }
+  }
+  EXPECT_NO_THROW(make("DDIMScheduler", "\"num_train_timesteps\": 3, \"trained_betas\": [0, 0.5, 1]"));
+}
+
 TEST(SchedulerConfig, ThresholdingRatioZeroIsTheMinimum) {
   // diffusers accepts it (its own fp16 test of the inverse DPM scheduler uses it).
   for (const char* cls : {"DDIMScheduler", "DPMSolverMultistepScheduler", "DPMSolverMultistepInverseScheduler"}) {

@@ -150,6 +150,17 @@ void check_train_config(const TrainScheduleConfig& config, const std::string& ow
     config_fail(owner, "trained_betas", "a list of " + std::to_string(config.trained_betas->size()) + " betas",
                 "num_train_timesteps (" + std::to_string(config.num_train_timesteps) + ") values");
   }
+  if (config.trained_betas) {
+    // A beta outside [0, 1] makes 1 - beta, and so some alphas_cumprod, negative: every square
+    // root of them is NaN (diffusers builds such a schedule and returns NaN samples).
+    const auto& betas = *config.trained_betas;
+    for (size_t i = 0; i < betas.size(); ++i) {
+      if (!(betas[i] >= 0 && betas[i] <= 1)) {
+        config_fail(owner, "trained_betas", "a list with " + format_double(betas[i]) + " at index " + std::to_string(i),
+                    "betas in [0, 1]");
+      }
+    }
+  }
   if (!config.trained_betas && config.beta_schedule != BetaSchedule::kSquaredcosCapV2 &&
       !(config.beta_start > 0 && config.beta_end < 1 && config.beta_start <= config.beta_end)) {
     config_fail(owner, "beta_start",
