@@ -29,7 +29,19 @@ all=(fuzz_scheduler_config fuzz_image fuzz_latents fuzz_output_pattern)
 for h in "${harnesses[@]}"; do
   [ -d "tests/fuzz/corpus/$h" ] || { echo "fuzz.sh: no harness '$h' (have: ${all[*]})" >&2; exit 2; }
 done
-command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ not found (libFuzzer needs clang)" >&2; exit 1; }
+# clang and its libFuzzer runtime (Debian: clang, libclang-rt-<version>-dev).
+fuzzer_runtime() { [ -n "$(clang++ -print-file-name=libclang_rt.fuzzer-x86_64.a 2>/dev/null | grep /)" ] &&
+                   [ -f "$(clang++ -print-file-name=libclang_rt.fuzzer-x86_64.a)" ]; }
+if ! command -v clang++ >/dev/null || ! fuzzer_runtime; then
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  echo "fuzz.sh: installing clang and its libFuzzer runtime (Debian packages)" >&2
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clang >/dev/null
+  version="$(clang++ -dumpversion | cut -d. -f1)"
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "libclang-rt-$version-dev" >/dev/null
+  fuzzer_runtime || { echo "fuzz.sh: no libFuzzer runtime for $(clang++ --version | head -1)" >&2; exit 1; }
+fi
 
 build_dir=build-fuzz
 DDIM_BUILD_DIR="$build_dir" DDIM_BUILD_TYPE=RelWithDebInfo DDIM_SANITIZE=address,undefined DDIM_NO_AOTI=1 \
