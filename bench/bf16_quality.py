@@ -74,7 +74,7 @@ def main():
         for dtype, folder in (("float32", args.model), ("bfloat16", model)):
             out = os.path.join(work, f"{dtype}_%03d.png")
             subprocess.run([os.path.join(args.bin, "ddim-generate"), "--model", folder, "--dtype", dtype, "-n",
-                            str(args.n), "--steps", str(args.steps), "--seed", str(args.seed), "-q", "-o", out],
+                            str(args.n), "--batch-size", str(args.n), "--steps", str(args.steps), "--seed", str(args.seed), "-q", "-o", out],
                            check=True)
             images.append(np.stack([np.asarray(Image.open(out % i)) for i in range(args.n)]).reshape(reference.shape))
         ddim_fp32, mixed = images

@@ -54,12 +54,15 @@ def main():
     clf = SVC(probability=True, random_state=0).fit(to_features(train_x), train_y.numpy())
 
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([args.bin, "--model", args.model, "-n", str(args.n), "--seed", str(args.seed), "--steps",
+        # One batch of n, as these scores were first measured (a run in batches draws other samples).
+        subprocess.run([args.bin, "--model", args.model, "-n", str(args.n), "--batch-size", str(args.n),
+                        "--seed", str(args.seed), "--steps",
                         str(args.steps), "-o", os.path.join(tmp, "s_%04d.png"), "-q", "--device", "cpu"], check=True)
         imgs = [np.asarray(Image.open(os.path.join(tmp, f"s_{i:04d}.png")).convert("L"), dtype=np.float32) / 255
                 for i in range(args.n)]
         if args.grid:
-            subprocess.run([args.bin, "--model", args.model, "-n", "64", "--seed", str(args.seed), "--steps",
+            subprocess.run([args.bin, "--model", args.model, "-n", "64", "--batch-size", "64",
+                            "--seed", str(args.seed), "--steps",
                             str(args.steps), "-o", os.path.join(tmp, "g_%02d.png"), "--grid", args.grid, "-q",
                             "--device", "cpu"], check=True)
     samples = torch.tensor(np.stack(imgs)).unsqueeze(1) * 2 - 1
