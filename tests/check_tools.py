@@ -60,7 +60,12 @@ def main():
                 check(side["seed"] == case["seed"] and side["steps"] == case["steps"] and side["index"] == i,
                       f"sidecar of img_{i:02d}.png: {side}")
                 check(side["scheduler_config"]["_class_name"] == "DDIMScheduler", "sidecar scheduler config")
-        check(Image.open(os.path.join(w, "grid.png")).size == (32, 32), "grid of 3 images is 2x2 tiles of 16x16")
+        grid = np.asarray(Image.open(os.path.join(w, "grid.png")).convert("RGB"))
+        check(grid.shape[:2] == (34, 34), f"grid of 3 images is 2x2 tiles of 16x16 with a 2-pixel gutter: {grid.shape}")
+        check((grid[16:18] == 255).all() and (grid[:, 16:18] == 255).all() and (grid[18:, 18:] == 255).all(),
+              "the gutters and the empty fourth cell are white")
+        first = np.asarray(Image.open(os.path.join(w, "img_00.png")).convert("RGB"))
+        check(np.array_equal(grid[:16, :16], first), "the grid's first cell is the first image")
 
         # _<i> naming.
         r = run([gen, "--model", model, "-n", "2", "--steps", "3", "-o", "out.png", "-q"], w)

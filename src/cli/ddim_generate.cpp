@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
   app.footer(kExamples);
   app.set_version_flag("--version", [] { return ddim::build_info(); });
   std::string output = "ddim.png", grid, latents_path, seed_text, shard_text;
-  int64_t steps = 50, num_images = 1, batch_size = 0, shards = 0;
+  int64_t steps = 50, num_images = 1, batch_size = 0, shards = 0, grid_gap = 2;
   double eta = 0;
   bool resume = false;
   app.add_option("--steps", steps, "number of inference steps")->check(ddim::cli::at_least(1))->capture_default_str();
@@ -45,6 +45,9 @@ int main(int argc, char** argv) {
                  "PNG path; with several images a printf pattern (img_%03d.png) or _<i> before the extension")
       ->capture_default_str();
   app.add_option("--grid", grid, "also write one PNG tiling all the images (not with --shard)");
+  app.add_option("--grid-gap", grid_gap, "white pixels between the grid's cells")
+      ->check(ddim::cli::at_least(0))
+      ->capture_default_str();
   app.add_option("--latents", latents_path,
                  "start from saved latents [N, C, H, W]: a safetensors file with one tensor, or a torch.save file");
   app.add_option("--shard", shard_text,
@@ -176,7 +179,7 @@ int main(int argc, char** argv) {
       std::cerr << "ddim-generate: --resume: " << run.batches_skipped << " complete batches kept\n";
     }
     if (!grid.empty()) {
-      ddim::write_png(grid, ddim::image_grid(torch::cat(grid_images)));
+      ddim::write_png(grid, ddim::image_grid(torch::cat(grid_images), 0, grid_gap));
       record.erase("index");
       record.erase("batch");
       ddim::cli::write_sidecar(grid, record);

@@ -100,17 +100,23 @@ void write_png(const std::filesystem::path& path, const torch::Tensor& image) {
   write_file_atomically(path, png);
 }
 
-torch::Tensor image_grid(const torch::Tensor& images, int64_t columns) {
+torch::Tensor image_grid(const torch::Tensor& images, int64_t columns, int64_t gap) {
+  if (images.dim() != 4 || images.size(0) < 1) {
+    throw UsageError("image_grid: expected images [B, H, W, C] with B >= 1, got " + c10::str(images.sizes()));
+  }
+  if (gap < 0) throw UsageError("image_grid: gap " + std::to_string(gap) + " must be >= 0");
   const int64_t b = images.size(0);
   if (columns <= 0) columns = static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(b))));
   const int64_t rows = (b + columns - 1) / columns;
   const int64_t h = images.size(1);
   const int64_t w = images.size(2);
-  auto grid = torch::zeros({rows * h, columns * w, images.size(3)}, images.options());
+  // Gutters in the brightest value (1 for float images in [0, 1], 255 for uint8).
+  const double fill = images.scalar_type() == torch::kUInt8 ? 255.0 : 1.0;
+  auto grid = torch::full({rows * h + (rows - 1) * gap, columns * w + (columns - 1) * gap, images.size(3)}, fill,
+                          images.options());
   for (int64_t i = 0; i < b; ++i) {
-    grid.slice(0, (i / columns) * h, (i / columns + 1) * h)
-        .slice(1, (i % columns) * w, (i % columns + 1) * w)
-        .copy_(images[i]);
+    const int64_t top = (i / columns) * (h + gap), left = (i % columns) * (w + gap);
+    grid.slice(0, top, top + h).slice(1, left, left + w).copy_(images[i]);
   }
   return grid;
 }

@@ -37,7 +37,9 @@ DDIM_API torch::Tensor images_to_uint8(const torch::Tensor& images);
 // another shape.
 DDIM_API void write_png(const std::filesystem::path& path, const torch::Tensor& image);
 
-// [B, H, W, C] -> one [rows * H, columns * W, C] image (columns = ceil(sqrt(B)) when 0).
-DDIM_API torch::Tensor image_grid(const torch::Tensor& images, int64_t columns = 0);
+// [B, H, W, C] -> one image of rows x columns cells (columns = ceil(sqrt(B)) when 0), `gap` pixels
+// of white (1, or 255 for uint8) between cells: [rows * H + (rows - 1) * gap, columns * W + (columns
+// - 1) * gap, C]. Throws UsageError for another shape or a negative gap.
+DDIM_API torch::Tensor image_grid(const torch::Tensor& images, int64_t columns = 0, int64_t gap = 0);
 
 }  // namespace ddim
