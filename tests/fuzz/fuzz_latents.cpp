@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstddef>
+#include <cstdlib>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -14,14 +15,20 @@
 
 namespace {
 
+// Never destroyed, so that the exit handler that removes its folder can still read it.
 const std::filesystem::path& scratch_file() {
-  static const std::filesystem::path path = [] {
+  static const auto* path = [] {
     const char* tmp = std::getenv("TMPDIR");
     auto dir = std::filesystem::path(tmp ? tmp : "/tmp") / ("ddim-fuzz-latents-" + std::to_string(getpid()));
     std::filesystem::create_directories(dir);
-    return dir / "latents.pt";
+    // Removed when libFuzzer ends the run normally (a crash leaves it beside the artifact).
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(scratch_file().parent_path(), ec);
+    });
+    return new std::filesystem::path(dir / "latents.pt");
   }();
-  return path;
+  return *path;
 }
 
 }  // namespace
