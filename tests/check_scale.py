@@ -23,18 +23,8 @@ import sys
 import tempfile
 import time
 
-failures = []
-
-
-def check(ok, what):
-    if not ok:
-        failures.append(what)
-        print("FAIL", what)
-    return ok
-
-
-def run(cmd, cwd, env=None):
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
+# The same checks and runner as the tools' test beside this one.
+from check_tools import check, failures, run
 
 
 def tree(folder):

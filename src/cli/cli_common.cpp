@@ -301,6 +301,19 @@ Shard parse_shard(const std::string& text, int64_t shards) {
   return shard;
 }
 
+void add_scale_flags(CLI::App& app, ScaleFlags& flags, const std::string& scope) {
+  app.add_option("--shard", flags.shard,
+                 scope +
+                     "i/N: run only batches k with k mod N = i (the N shards together make the whole run); auto: "
+                     "from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT or JOB_COMPLETION_INDEX with --shards");
+  app.add_option("--shards", flags.shards, "the number of shards for --shard auto with JOB_COMPLETION_INDEX")
+      ->check(at_least(1));
+  app.add_flag("--resume", flags.resume,
+               scope +
+                   "skip batches whose outputs and sidecars exist from a run with the same options (refused when "
+                   "the sidecars show other options)");
+}
+
 bool output_complete(const std::filesystem::path& output, const nlohmann::json& expected) {
   const auto sidecar = std::filesystem::path(output.string() + ".json");
   if (!std::filesystem::is_regular_file(output) || !std::filesystem::is_regular_file(sidecar)) return false;

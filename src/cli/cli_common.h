@@ -69,6 +69,16 @@ struct Shard {
 };
 Shard parse_shard(const std::string& text, int64_t shards);
 
+// --shard, --shards and --resume, which both tools take; `scope` starts their help ("" or e.g.
+// "with --output-dir: ").
+struct ScaleFlags {
+  std::string shard;
+  int64_t shards = 0;
+  bool resume = false;
+  Shard parsed() const { return parse_shard(shard, shards); }
+};
+void add_scale_flags(CLI::App& app, ScaleFlags& flags, const std::string& scope);
+
 // --resume: true when `output` and its sidecar exist and the sidecar holds every key of `expected`
 // with the same value; false when either is missing or the sidecar is not readable JSON (the output
 // is made again). UsageError naming the first key whose value differs: outputs of another run.

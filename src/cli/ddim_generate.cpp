@@ -23,10 +23,9 @@ int main(int argc, char** argv) {
   CLI::App app{"ddim-generate: turn Gaussian noise into images with DDIM, exactly as diffusers' DDIMPipeline does."};
   app.footer(kExamples);
   app.set_version_flag("--version", [] { return ddim::build_info(); });
-  std::string output = "ddim.png", grid, latents_path, seed_text, shard_text;
-  int64_t steps = 50, num_images = 1, batch_size = 0, shards = 0, grid_gap = 2;
+  std::string output = "ddim.png", grid, latents_path, seed_text;
+  int64_t steps = 50, num_images = 1, batch_size = 0, grid_gap = 2;
   double eta = 0;
-  bool resume = false;
   app.add_option("--steps", steps, "number of inference steps")->check(ddim::cli::at_least(1))->capture_default_str();
   app.add_option("--eta", eta, "noise weight: 0 = DDIM, 1 = DDPM-like")
       ->check(ddim::cli::between(0.0, 1.0))
@@ -50,14 +49,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--latents", latents_path,
                  "start from saved latents [N, C, H, W]: a safetensors file with one tensor, or a torch.save file");
-  app.add_option("--shard", shard_text,
-                 "i/N: make only batches k with k mod N = i (the N shards together make the whole run); auto: from "
-                 "SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT or JOB_COMPLETION_INDEX with --shards");
-  app.add_option("--shards", shards, "the number of shards for --shard auto with JOB_COMPLETION_INDEX")
-      ->check(ddim::cli::at_least(1));
-  app.add_flag("--resume", resume,
-               "skip batches whose images and sidecars exist from a run with the same options (refused when the "
-               "sidecars show other options)");
+  ddim::cli::ScaleFlags scale;
+  ddim::cli::add_scale_flags(app, scale, "");
   ddim::cli::CommonFlags common;
   ddim::cli::add_common_flags(app, common);
   if (const int code = ddim::cli::parse(app, "ddim-generate", argc, argv); code >= 0) return code;
@@ -65,7 +58,7 @@ int main(int argc, char** argv) {
   return ddim::cli::run_tool("ddim-generate", [&] {
     ddim::cli::install_interrupt_handler();
     ddim::cli::check_output_pattern(output);
-    const auto shard = ddim::cli::parse_shard(shard_text, shards);
+    const auto shard = scale.parsed();
     if (shard.count > 1 && !grid.empty()) throw ddim::UsageError("--grid needs every image; not with --shard");
     const uint64_t seed = seed_text.empty() ? ddim::random_seed() : ddim::cli::parse_seed(seed_text);
     const auto model = ddim::cli::resolve_model(common.model, argv[0]);
@@ -127,7 +120,7 @@ int main(int argc, char** argv) {
     options.latents = latents;
     options.shard_index = shard.index;
     options.shard_count = shard.count;
-    if (resume) {
+    if (scale.resume) {
       options.skip = [&](int64_t k) {
         const int64_t first = k * batch_size, count = std::min(batch_size, num_images - first);
         for (int64_t i = first; i < first + count; ++i) {
@@ -175,7 +168,7 @@ int main(int argc, char** argv) {
                 << " batches; their images are written, --resume goes on from there\n";
       return 130;
     }
-    if (resume && !common.quiet && run.batches_skipped > 0) {
+    if (scale.resume && !common.quiet && run.batches_skipped > 0) {
       std::cerr << "ddim-generate: --resume: " << run.batches_skipped << " complete batches kept\n";
     }
     if (!grid.empty()) {

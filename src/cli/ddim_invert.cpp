@@ -101,9 +101,9 @@ int main(int argc, char** argv) {
   app.footer(kExamples);
   app.set_version_flag("--version", [] { return ddim::build_info(); });
   std::vector<std::string> inputs;
-  std::string output = "latents.pt", output_dir, reconstruct, scheduler = "ddim", shard_text;
-  int64_t steps = 50, batch_size = 16, shards = 0;
-  bool resize = false, resume = false;
+  std::string output = "latents.pt", output_dir, reconstruct, scheduler = "ddim";
+  int64_t steps = 50, batch_size = 16;
+  bool resize = false;
   app.add_option("images", inputs, "input images (PNG or JPEG), folders of them (recursive), or @list.txt")->required();
   app.add_option("--steps", steps, "number of inversion steps")->check(ddim::cli::at_least(1))->capture_default_str();
   app.add_option("--scheduler", scheduler,
@@ -124,13 +124,8 @@ int main(int argc, char** argv) {
       ->check(ddim::cli::at_least(1))
       ->capture_default_str();
   app.add_flag("--resize", resize, "resize images to the model's size (Catmull-Rom enlarging, Mitchell shrinking)");
-  app.add_option("--shard", shard_text,
-                 "i/N (with --output-dir): invert only batches k with k mod N = i; auto: from SLURM_ARRAY_TASK_ID/"
-                 "SLURM_ARRAY_TASK_COUNT or JOB_COMPLETION_INDEX with --shards");
-  app.add_option("--shards", shards, "the number of shards for --shard auto with JOB_COMPLETION_INDEX")
-      ->check(ddim::cli::at_least(1));
-  app.add_flag("--resume", resume,
-               "with --output-dir: skip batches whose latents and sidecars exist from a run with the same options");
+  ddim::cli::ScaleFlags scale;
+  ddim::cli::add_scale_flags(app, scale, "with --output-dir: ");
   ddim::cli::CommonFlags common;
   ddim::cli::add_common_flags(app, common);
   if (const int code = ddim::cli::parse(app, "ddim-invert", argc, argv); code >= 0) return code;
@@ -139,9 +134,9 @@ int main(int argc, char** argv) {
     ddim::cli::install_interrupt_handler();
     const bool per_image = !output_dir.empty();
     if (per_image && app.count("--output")) throw ddim::UsageError("-o and --output-dir: choose one");
-    const auto shard = ddim::cli::parse_shard(shard_text, shards);
-    if (!per_image && (shard.count > 1 || resume)) {
-      throw ddim::UsageError(std::string(resume ? "--resume" : "--shard") + " needs --output-dir");
+    const auto shard = scale.parsed();
+    if (!per_image && (shard.count > 1 || scale.resume)) {
+      throw ddim::UsageError(std::string(scale.resume ? "--resume" : "--shard") + " needs --output-dir");
     }
     if (per_image) {
       for (const auto& dir : {output_dir, reconstruct}) {
@@ -274,7 +269,7 @@ int main(int argc, char** argv) {
     if (!reconstruct.empty()) std::filesystem::create_directories(rec_dir);
     for (int64_t k = shard.index; k < batches; k += shard.count) {
       const int64_t first = k * batch_size, n = std::min(batch_size, count - first);
-      bool done = resume;
+      bool done = scale.resume;
       for (int64_t i = first; done && i < first + n; ++i) {
         const auto& item = items[static_cast<size_t>(i)];
         done = ddim::cli::output_complete(latents_name(item), run_options) &&
@@ -304,7 +299,10 @@ int main(int argc, char** argv) {
               i, nlohmann::json{{"input", item.input.string()}, {"error", ddim::cli::one_line(e.what())}});
         }
       }
-      if (images.empty()) continue;
+      if (images.empty()) {
+        progress.batch_done(n);
+        continue;
+      }
       const auto batch = torch::stack(images);
       const auto latents = pipe.invert(batch, options);
       if (!latents.defined()) {
