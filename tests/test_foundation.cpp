@@ -155,6 +155,34 @@ TEST(TensorFiles, BothFormatsRoundTrip) {
   std::filesystem::remove(dir / "ddim_test_latents.safetensors");
 }
 
+// Named tensors (the latents files of EDICT and BDIA) in both formats; a single tensor reads back
+// under "latents", and load_tensor refuses a file of several.
+TEST(TensorFiles, NamedTensorsRoundTrip) {
+  const auto dir = std::filesystem::temp_directory_path();
+  const ddim::NamedTensors tensors = {{"latents", torch::randn({2, 3, 4, 5})},
+                                      {"edict_y", torch::randn({2, 3, 4, 5}, torch::kFloat64)},
+                                      {"edict_p", torch::tensor(0.93, torch::kFloat64)}};
+  for (const auto* name : {"ddim_test_named.pt", "ddim_test_named.safetensors"}) {
+    ddim::save_tensors(dir / name, tensors);
+    const auto back = ddim::load_tensors(dir / name);
+    ASSERT_EQ(back.size(), tensors.size()) << name;
+    for (const auto& [key, tensor] : tensors) {
+      ASSERT_EQ(back.count(key), 1u) << name << " " << key;
+      EXPECT_TRUE(torch::equal(back.at(key), tensor)) << name << " " << key;
+      EXPECT_EQ(back.at(key).scalar_type(), tensor.scalar_type()) << name << " " << key;
+    }
+    EXPECT_NE(load_error(dir / name)
+                  .find(std::string(name).find(".pt") != std::string::npos ? "single tensor" : "more than one"),
+              std::string::npos)
+        << name << ": " << load_error(dir / name);
+    ddim::save_tensor(dir / name, tensors.at("latents"));
+    const auto single = ddim::load_tensors(dir / name);
+    ASSERT_EQ(single.size(), 1u);
+    EXPECT_TRUE(torch::equal(single.at("latents"), tensors.at("latents"))) << name;
+    std::filesystem::remove(dir / name);
+  }
+}
+
 // Crafted files: each is one IOError before LibTorch's reader sees the bytes.
 TEST(TensorFiles, CraftedFilesAreRefused) {
   const auto dir = std::filesystem::temp_directory_path();
@@ -181,6 +209,19 @@ TEST(TensorFiles, CraftedFilesAreRefused) {
   mutated.replace(mutated.find("[1,3,4,4]"), 9, "[9,3,4,4]");
   expect_refused(mutated, "do not hold", "shape larger than the data");
   expect_refused(st.substr(0, st.size() - 10), "past the end", "truncated safetensors");
+  // Numbers that are not byte offsets or sizes: a fraction, past double's integers, past int64.
+  const auto header_length = static_cast<size_t>(static_cast<unsigned char>(st[0]));  // < 256 for this file
+  const auto with_header = [&](const std::string& from, const std::string& to) {
+    auto text = st.substr(8, header_length);
+    text.replace(text.find(from), from.size(), to);
+    std::string out(8, '\0');
+    out[0] = static_cast<char>(text.size());
+    return out + text + st.substr(8 + header_length);
+  };
+  for (const std::string end : {"1e128", "192.0", "18446744073709551807"}) {
+    expect_refused(with_header("[0,192]", "[0," + end + "]"), "are not two byte offsets", "offset " + end);
+  }
+  expect_refused(with_header("[1,3,4,4]", "[1,3,4.0,4]"), "a shape entry 4.0 that is not a whole number", "shape");
   // torch.save's zip: truncated, a central directory offset past the end, an entry claiming 1 GB.
   expect_refused(pt.substr(0, pt.size() / 2), "end-of-central-directory", "truncated zip");
   auto zip = pt;

@@ -142,6 +142,33 @@ TEST_F(Models, RefusesADamagedPackage) {
   }
 }
 
+// config.json's sizes are positive whole numbers; anything else is refused naming the key and value.
+TEST_F(Models, RefusesAUNetConfigWithoutWholeSizes) {
+  const auto dir = copy_model("config", true);
+  const auto config_path = dir / "unet" / "config.json";
+  std::string original;
+  {
+    std::ifstream in(config_path);
+    original.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"\"in_channels\": 1e128", "in_channels is 1e+128"},
+      {"\"out_channels\": 0", "out_channels is 0"},
+      {"\"sample_size\": [28.5, 28]", "sample_size is 28.5"},
+      {"\"sample_size\": \"28\"", "sample_size is \"28\""}};
+  for (const auto& [entry, words] : cases) {
+    const auto key = entry.substr(0, entry.find(':') + 1);
+    auto text = original;
+    const auto at = text.find(key);
+    ASSERT_NE(at, std::string::npos) << key;
+    const auto end = text.find_first_of(",}", text[at + key.size() + 1] == '[' ? text.find(']', at) : at);
+    text.replace(at, end - at, entry);
+    std::ofstream(config_path, std::ios::trunc) << text;
+    const auto error = error_of(dir);
+    EXPECT_TRUE(contains(error, words) && contains(error, "expected a positive integer")) << entry << ": " << error;
+  }
+}
+
 TEST_F(Models, AFolderWithNeitherFormatIsAConfigError) {
   const auto dir = copy_model("empty", false);
   fs::remove(dir / "unet" / "model.pt2");

@@ -6,6 +6,9 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "ddim/ddim.h"
 
@@ -133,6 +136,13 @@ TEST(SchedulerConfig, WrongTypesAndValuesNameTheKey) {
   EXPECT_NE(msg.find("'clip_sample'"), std::string::npos) << msg;
   msg = message_of<ddim::ConfigError>([] { make("DDIMScheduler", "\"trained_betas\": [0.1, 0.2]"); });
   EXPECT_NE(msg.find("'trained_betas'"), std::string::npos) << msg;
+  // Integers that are not: a fraction, a number past double's integers, one past int64.
+  const std::vector<std::pair<std::string, std::string>> not_integers = {
+      {"1000.5", "1000.5"}, {"1e128", "1e+128"}, {"9223372036854775808", "9223372036854775808"}};
+  for (const auto& [value, shown] : not_integers) {
+    msg = message_of<ddim::ConfigError>([&] { make("DDIMScheduler", "\"num_train_timesteps\": " + value); });
+    EXPECT_NE(msg.find("'num_train_timesteps' has value " + shown + ", expected an integer"), std::string::npos) << msg;
+  }
 }
 
 TEST(SchedulerConfig, UnknownKeysAreIgnoredWithOneWarning) {

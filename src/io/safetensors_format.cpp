@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ddim/errors.h"
+#include "io/json_values.h"
 
 namespace ddim::detail {
 namespace {
@@ -29,24 +30,33 @@ uint64_t read_u64(const std::string& bytes) {
 
 }  // namespace
 
-std::string encode_safetensors(const torch::Tensor& tensor, const std::string& name) {
-  const auto data = tensor.detach().to(torch::kCPU).contiguous();
-  std::string dtype;
-  for (const auto& [n, t] : dtypes()) {
-    if (t == data.scalar_type()) dtype = n;
+std::string encode_safetensors(const std::map<std::string, torch::Tensor>& tensors) {
+  nlohmann::json header = {{"__metadata__", {{"format", "pt"}}}};
+  std::vector<torch::Tensor> data;
+  uint64_t offset = 0;
+  for (const auto& [name, tensor] : tensors) {
+    data.push_back(tensor.detach().to(torch::kCPU).contiguous());
+    std::string dtype;
+    for (const auto& [n, t] : dtypes()) {
+      if (t == data.back().scalar_type()) dtype = n;
+    }
+    if (dtype.empty()) {
+      throw UsageError(std::string("cannot write a ") + c10::toString(data.back().scalar_type()) + " tensor '" + name +
+                       "' as safetensors (float32, float64, float16, bfloat16 only)");
+    }
+    const uint64_t nbytes = data.back().numel() * data.back().element_size();
+    header[name] = {
+        {"dtype", dtype}, {"shape", data.back().sizes().vec()}, {"data_offsets", {offset, offset + nbytes}}};
+    offset += nbytes;
   }
-  if (dtype.empty())
-    throw UsageError(std::string("cannot write a ") + c10::toString(data.scalar_type()) +
-                     " tensor as safetensors (float32, float64, float16, bfloat16 only)");
-  const uint64_t nbytes = data.numel() * data.element_size();
-  nlohmann::json header = {{name, {{"dtype", dtype}, {"shape", data.sizes().vec()}, {"data_offsets", {0, nbytes}}}},
-                           {"__metadata__", {{"format", "pt"}}}};
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // the data starts 8-byte aligned
   std::string out(8, '\0');
   for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((static_cast<uint64_t>(text.size()) >> (8 * i)) & 0xFF);
   out += text;
-  out.append(static_cast<const char*>(data.data_ptr()), nbytes);  // x86-64 and aarch64: little-endian already
+  for (const auto& d : data) {  // x86-64 and aarch64: little-endian already
+    out.append(static_cast<const char*>(d.data_ptr()), d.numel() * d.element_size());
+  }
   return out;
 }
 
@@ -54,7 +64,7 @@ bool looks_like_safetensors(const std::string& bytes) {
   return bytes.size() >= 10 && read_u64(bytes) <= bytes.size() - 8 && bytes[8] == '{';
 }
 
-torch::Tensor decode_safetensors(const std::string& bytes, const std::string& path) {
+std::map<std::string, torch::Tensor> decode_safetensors(const std::string& bytes, const std::string& path) {
   const auto fail = [&](const std::string& what) { throw IOError("cannot read " + path + " as safetensors: " + what); };
   if (bytes.size() < 8) fail("shorter than its 8-byte header length");
   const uint64_t header_len = read_u64(bytes);
@@ -69,50 +79,65 @@ torch::Tensor decode_safetensors(const std::string& bytes, const std::string& pa
   }
   if (!header.is_object()) fail("its header is not a JSON object");
   const uint64_t data_size = bytes.size() - 8 - header_len;
-  const nlohmann::json* entry = nullptr;
-  for (const auto& [key, value] : header.items()) {
+  std::map<std::string, torch::Tensor> tensors;
+  uint64_t claimed = 0;  // the entries' bytes together: at most the data section
+  for (const auto& [key, entry] : header.items()) {
     if (key == "__metadata__") continue;
-    if (entry) fail("more than one tensor (latents files hold one)");
-    entry = &value;
-  }
-  if (!entry) fail("no tensor");
-  torch::ScalarType dtype = torch::kFloat32;
-  std::vector<int64_t> shape;
-  uint64_t begin = 0, end = 0;
-  try {
-    const auto name = entry->at("dtype").get<std::string>();
-    bool known = false;
-    for (const auto& [n, t] : dtypes()) {
-      if (n == name) {
-        dtype = t;
-        known = true;
+    const auto name = json_excerpt(nlohmann::json(key));
+    torch::ScalarType dtype = torch::kFloat32;
+    std::vector<int64_t> shape;
+    uint64_t begin = 0, end = 0;
+    try {
+      const auto dtype_name = entry.at("dtype").get<std::string>();
+      bool known = false;
+      for (const auto& [n, t] : dtypes()) {
+        if (n == dtype_name) {
+          dtype = t;
+          known = true;
+        }
       }
+      if (!known) fail(name + " has dtype " + dtype_name + " (float32, float64, float16, bfloat16 only)");
+      const auto& offsets = entry.at("data_offsets");
+      if (!offsets.is_array() || offsets.size() != 2) fail(name + ": data_offsets is not [begin, end]");
+      const auto first = json_int64(offsets[0]), last = json_int64(offsets[1]);
+      if (!first || !last || *first < 0 || *last < 0) {
+        fail(name + ": data_offsets " + json_excerpt(offsets) + " are not two byte offsets");
+      }
+      begin = static_cast<uint64_t>(*first);
+      end = static_cast<uint64_t>(*last);
+      const auto& dims = entry.at("shape");
+      if (!dims.is_array()) fail(name + ": shape " + json_excerpt(dims) + " is not a list");
+      for (const auto& d : dims) {
+        const auto size = json_int64(d);
+        if (!size) fail(name + ": a shape entry " + json_excerpt(d) + " that is not a whole number");
+        shape.push_back(*size);
+      }
+    } catch (const nlohmann::json::exception&) {
+      fail(name + ": a tensor entry without a valid dtype, shape and data_offsets");
     }
-    if (!known) fail("dtype " + name + " (float32, float64, float16, bfloat16 only)");
-    const auto offsets = entry->at("data_offsets").get<std::vector<uint64_t>>();
-    if (offsets.size() != 2) fail("data_offsets is not [begin, end]");
-    begin = offsets[0];
-    end = offsets[1];
-    shape = entry->at("shape").get<std::vector<int64_t>>();
-  } catch (const nlohmann::json::exception&) {
-    fail("a tensor entry without a valid dtype, shape and data_offsets");
+    if (shape.size() > 8) fail(name + ": a tensor of " + std::to_string(shape.size()) + " dimensions");
+    uint64_t numel = 1;
+    for (const auto d : shape) {
+      if (d < 0) fail(name + ": a negative dimension");
+      if (d != 0 && numel > std::numeric_limits<uint64_t>::max() / static_cast<uint64_t>(d)) {
+        fail(name + ": a shape too large");
+      }
+      numel *= static_cast<uint64_t>(d);
+    }
+    const uint64_t itemsize = c10::elementSize(dtype);
+    if (begin > end || end > data_size) fail(name + ": data_offsets past the end of the file");
+    if (numel > (end - begin) / itemsize || numel * itemsize != end - begin) {
+      fail(name + ": data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
+           "] do not hold the shape's " + std::to_string(numel) + " values");
+    }
+    claimed += end - begin;
+    if (claimed > data_size) fail("tensors overlapping in the data section");
+    auto tensor = torch::empty(shape, dtype);
+    std::memcpy(tensor.data_ptr(), bytes.data() + 8 + header_len + begin, end - begin);
+    tensors.emplace(key, std::move(tensor));
   }
-  if (shape.size() > 8) fail("a tensor of " + std::to_string(shape.size()) + " dimensions");
-  uint64_t numel = 1;
-  for (const auto d : shape) {
-    if (d < 0) fail("a negative dimension");
-    if (d != 0 && numel > std::numeric_limits<uint64_t>::max() / static_cast<uint64_t>(d)) fail("a shape too large");
-    numel *= static_cast<uint64_t>(d);
-  }
-  const uint64_t itemsize = c10::elementSize(dtype);
-  if (begin > end || end > data_size) fail("data_offsets past the end of the file");
-  if (numel > (end - begin) / itemsize || numel * itemsize != end - begin) {
-    fail("data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) + "] do not hold the shape's " +
-         std::to_string(numel) + " values");
-  }
-  auto tensor = torch::empty(shape, dtype);
-  std::memcpy(tensor.data_ptr(), bytes.data() + 8 + header_len + begin, end - begin);
-  return tensor;
+  if (tensors.empty()) fail("no tensor");
+  return tensors;
 }
 
 }  // namespace ddim::detail

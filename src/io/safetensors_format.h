@@ -6,18 +6,20 @@
 
 #include <torch/torch.h>
 
+#include <map>
 #include <string>
 
 namespace ddim::detail {
 
-// One tensor (float32, float64, float16 or bfloat16, on any device) under `name`.
-std::string encode_safetensors(const torch::Tensor& tensor, const std::string& name);
+// Named tensors (float32, float64, float16 or bfloat16, on any device), in name order.
+std::string encode_safetensors(const std::map<std::string, torch::Tensor>& tensors);
 
 // True when the bytes start like a safetensors file (a plausible header length, then '{').
 bool looks_like_safetensors(const std::string& bytes);
 
-// The file's single tensor. Throws IOError naming `path` for anything but exactly one tensor of a
-// floating dtype whose shape and offsets agree with each other and with the file's size.
-torch::Tensor decode_safetensors(const std::string& bytes, const std::string& path);
+// The file's tensors by name. Throws IOError naming `path` for anything but one or more tensors of
+// a floating dtype whose shapes and offsets agree with each other and with the file's size (the
+// entries' data together no larger than the data section).
+std::map<std::string, torch::Tensor> decode_safetensors(const std::string& bytes, const std::string& path);
 
 }  // namespace ddim::detail

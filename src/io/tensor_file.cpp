@@ -12,30 +12,75 @@
 
 namespace ddim {
 
-void save_tensor(const std::filesystem::path& path, const torch::Tensor& tensor) {
-  if (path.extension() == ".safetensors") {
-    write_file_atomically(path, detail::encode_safetensors(tensor, "latents"));
-    return;
-  }
-  const auto bytes = torch::pickle_save(tensor.detach().to(torch::kCPU).contiguous());
-  write_file_atomically(path, std::string(bytes.begin(), bytes.end()));
+namespace {
+
+std::string pickled(const c10::IValue& value) {
+  const auto bytes = torch::pickle_save(value);
+  return std::string(bytes.begin(), bytes.end());
 }
 
-torch::Tensor load_tensor(const std::filesystem::path& path) {
-  const std::string data = read_file(path);
-  if (detail::looks_like_safetensors(data)) return detail::decode_safetensors(data, path.string());
+// What the file holds, through LibTorch's unpickler once its zip structure is checked.
+c10::IValue unpickle(const std::string& data, const std::filesystem::path& path) {
   // LibTorch's zip reader trusts the archive's offsets and sizes: check them first.
   detail::check_zip_structure(data, path.string());
   try {
-    const auto value = torch::pickle_load(std::vector<char>(data.begin(), data.end()));
-    if (!value.isTensor()) throw IOError(path.string() + " does not hold a single tensor");
-    return value.toTensor();
-  } catch (const IOError&) {
-    throw;
+    return torch::pickle_load(std::vector<char>(data.begin(), data.end()));
   } catch (const std::exception& e) {
     std::string what = e.what();
     throw IOError("cannot read " + path.string() + " as a tensor file: " + what.substr(0, what.find('\n')));
   }
+}
+
+}  // namespace
+
+void save_tensor(const std::filesystem::path& path, const torch::Tensor& tensor) {
+  if (path.extension() == ".safetensors") {
+    write_file_atomically(path, detail::encode_safetensors({{"latents", tensor}}));
+    return;
+  }
+  write_file_atomically(path, pickled(tensor.detach().to(torch::kCPU).contiguous()));
+}
+
+void save_tensors(const std::filesystem::path& path, const NamedTensors& tensors) {
+  if (path.extension() == ".safetensors") {
+    write_file_atomically(path, detail::encode_safetensors(tensors));
+    return;
+  }
+  c10::Dict<std::string, torch::Tensor> dict;
+  for (const auto& [name, tensor] : tensors) dict.insert(name, tensor.detach().to(torch::kCPU).contiguous());
+  write_file_atomically(path, pickled(dict));
+}
+
+torch::Tensor load_tensor(const std::filesystem::path& path) {
+  const std::string data = read_file(path);
+  if (detail::looks_like_safetensors(data)) {
+    auto tensors = detail::decode_safetensors(data, path.string());
+    if (tensors.size() != 1) {
+      throw IOError("cannot read " + path.string() + " as safetensors: more than one tensor (latents files hold one)");
+    }
+    return tensors.begin()->second;
+  }
+  const auto value = unpickle(data, path);
+  if (!value.isTensor()) throw IOError(path.string() + " does not hold a single tensor");
+  return value.toTensor();
+}
+
+NamedTensors load_tensors(const std::filesystem::path& path) {
+  const std::string data = read_file(path);
+  if (detail::looks_like_safetensors(data)) return detail::decode_safetensors(data, path.string());
+  const auto value = unpickle(data, path);
+  if (value.isTensor()) return {{"latents", value.toTensor()}};
+  const auto refuse = [&] {
+    return IOError(path.string() + " holds neither a tensor nor a dict from names to tensors");
+  };
+  if (!value.isGenericDict()) throw refuse();
+  NamedTensors tensors;
+  for (const auto& entry : value.toGenericDict()) {
+    if (!entry.key().isString() || !entry.value().isTensor()) throw refuse();
+    tensors.emplace(entry.key().toStringRef(), entry.value().toTensor());
+  }
+  if (tensors.empty()) throw refuse();
+  return tensors;
 }
 
 }  // namespace ddim

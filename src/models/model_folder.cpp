@@ -2,6 +2,7 @@
 
 #include "ddim/errors.h"
 #include "ddim/io/files.h"
+#include "io/json_values.h"
 
 namespace ddim::detail {
 
@@ -18,19 +19,22 @@ UNetConfig read_unet_config(const std::filesystem::path& unet_dir) {
   const auto path = unet_dir / "config.json";
   const auto config = read_json(path);
   UNetConfig result;
-  try {
-    result.in_channels = config.at("in_channels").get<int64_t>();
-    result.out_channels = config.at("out_channels").get<int64_t>();
-    const auto& size = config.at("sample_size");
-    if (size.is_array()) {
-      result.sample_height = size.at(0).get<int64_t>();
-      result.sample_width = size.at(1).get<int64_t>();
-    } else {
-      result.sample_height = result.sample_width = size.get<int64_t>();
+  const auto whole = [&](const nlohmann::json& object, const char* key, std::size_t index, int64_t& out) {
+    const nlohmann::json* value = object.is_object() && object.contains(key) ? &object.at(key) : nullptr;
+    if (value && value->is_array()) value = index < value->size() ? &value->at(index) : nullptr;
+    const auto number = value ? json_int64(*value) : std::nullopt;
+    if (!number || *number <= 0) {
+      throw ConfigError(path.string() + ": " + key + " is " + (value ? json_excerpt(*value) : "missing") +
+                        ", expected a positive integer");
     }
-  } catch (const nlohmann::json::exception&) {
-    throw ConfigError(path.string() + " lacks in_channels, out_channels or sample_size");
-  }
+    out = *number;
+  };
+  whole(config, "in_channels", 0, result.in_channels);
+  whole(config, "out_channels", 0, result.out_channels);
+  whole(config, "sample_size", 0, result.sample_height);
+  whole(config, "sample_size", 1, result.sample_width);
+  if (config.contains("sample_size") && !config.at("sample_size").is_array())
+    result.sample_width = result.sample_height;
   return result;
 }
 

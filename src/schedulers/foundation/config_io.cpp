@@ -4,6 +4,8 @@
 #include <limits>
 #include <sstream>
 
+#include "io/json_values.h"
+
 namespace ddim::config {
 namespace {
 
@@ -91,9 +93,7 @@ std::string show(const nlohmann::json& value) {
       if (value.get_ref<const std::string&>() == marker) return token;
     }
   }
-  std::string text = value.dump();
-  if (text.size() > 60) text = text.substr(0, 57) + "...";
-  return text;
+  return detail::json_excerpt(value);
 }
 
 void Reader::fail(const std::string& key, const nlohmann::json& value, const std::string& expected) const {
@@ -101,11 +101,9 @@ void Reader::fail(const std::string& key, const nlohmann::json& value, const std
 }
 
 void Reader::read(const std::string& key, const nlohmann::json& j, int64_t& out) const {
-  if (j.is_number_integer()) {
-    out = j.get<int64_t>();
-    return;
-  }
-  fail(key, j, "an integer");
+  const auto value = detail::json_int64(j);
+  if (!value) fail(key, j, "an integer");
+  out = *value;
 }
 
 void Reader::read(const std::string& key, const nlohmann::json& j, double& out) const {
