@@ -10,6 +10,7 @@
 #include <ddim/models/torchscript_unet.h>
 #include <ddim/models/unet.h>
 #include <ddim/pipelines/ddim_pipeline.h>
+#include <ddim/pipelines/inversion_method.h>
 #include <ddim/pipelines/inversion_pipeline.h>
 #include <ddim/schedulers/config_base.h>
 #include <ddim/schedulers/config_enums.h>

@@ -1,6 +1,7 @@
 #include "pipelines/denoising_loop.h"
 
 #include "ddim/errors.h"
+#include "pipelines/non_finite_watch.h"
 
 namespace ddim::detail {
 
@@ -13,26 +14,20 @@ LoopResult denoising_loop(Scheduler& scheduler, UNet& unet, torch::Tensor sample
   const auto* ts = timesteps.data_ptr<int64_t>();
   const int total = static_cast<int>(timesteps.numel());
   LoopResult result;
-  // The first step whose sample is not finite, kept on the sample's device (-1: none yet), so
-  // that the loop makes no host sync for it; read once at the end.
-  auto first_bad = torch::full({}, -1, torch::dtype(torch::kInt64).device(sample.device()));
+  NonFiniteWatch watch(sample.device());
   for (int i = 0; i < total; ++i) {
     const auto model_input = scheduler.scale_model_input(sample, ts[i]);
     const auto model_output = unet.forward(model_input, ts[i]).to(sample.scalar_type());
     sample = scheduler.step(model_output, ts[i], sample, step_options).prev_sample;
-    first_bad = torch::where((first_bad < 0).logical_and(torch::isfinite(sample).all().logical_not()),
-                             at::Scalar(static_cast<int64_t>(i)), first_bad);
+    watch.check(i, sample);
     result.steps_done = i + 1;
+    ++result.unet_calls;
     if (callback && !callback(i + 1, total, sample)) {
       result.cancelled = true;
       break;
     }
   }
-  if (const int64_t bad = first_bad.item<int64_t>(); bad >= 0) {
-    throw SchedulerError("the sample became non-finite (NaN or inf) at step " + std::to_string(bad + 1) + " of " +
-                         std::to_string(total) + " (timestep " + std::to_string(ts[bad]) +
-                         "): the model output or the scheduler config gives NaN there");
-  }
+  watch.raise_if_seen(std::vector<int64_t>(ts, ts + total));
   result.sample = sample;
   return result;
 }

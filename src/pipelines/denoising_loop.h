@@ -17,6 +17,7 @@ struct LoopResult {
   torch::Tensor sample;
   bool cancelled = false;
   int steps_done = 0;
+  int64_t unet_calls = 0;  // model evaluations (each on the whole batch)
 };
 
 // The dtype of latents and samples for this UNet: float32, or the UNet's dtype when that is wider.
