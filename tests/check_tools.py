@@ -84,6 +84,59 @@ def main():
         b = np.asarray(Image.open(os.path.join(w, "back.png")))
         check(np.array_equal(a, b), "generate --latents differs from invert --reconstruct")
 
+        # Inversion methods: each one's latents decode, with no flag but --latents, to the image its
+        # own --reconstruct gave; EDICT's and BDIA's files are dicts torch.load reads.
+        for method in ("fixed-point", "edict", "bdia"):
+            r = run([inv, "--model", model, "img_00.png", "--method", method, "--steps", "10", "-o", f"m_{method}.pt",
+                     "--reconstruct", f"m_{method}_back.png", "-q"], w)
+            if not check(r.returncode == 0, f"invert --method {method}: {r.stderr}"):
+                continue
+            side = json.load(open(os.path.join(w, f"m_{method}.pt.json")))
+            check(side["method"]["name"] == method and side["unet_calls"] > 0, f"{method} sidecar: {side['method']}")
+            saved = torch.load(os.path.join(w, f"m_{method}.pt"))
+            if method == "fixed-point":
+                check(isinstance(saved, torch.Tensor), "fixed-point latents are a plain tensor")
+            else:
+                companion = "edict_y" if method == "edict" else "bdia_next"
+                check(isinstance(saved, dict) and sorted(saved) == sorted(
+                    ["latents", companion, "edict_p" if method == "edict" else "bdia_gamma", "num_inference_steps"]),
+                    f"{method} latents file: {saved.keys() if isinstance(saved, dict) else type(saved)}")
+                psnr = json.load(open(os.path.join(w, f"m_{method}_back.png.json")))["psnr_db"]
+                check(psnr >= 60, f"{method} round trip {psnr} dB")
+            r = run([gen, "--model", model, "--latents", f"m_{method}.pt", "-o", f"m_{method}_gen.png", "-q"], w)
+            if check(r.returncode == 0, f"generate --latents m_{method}.pt: {r.stderr}"):
+                a = np.asarray(Image.open(os.path.join(w, f"m_{method}_gen.png")))
+                b = np.asarray(Image.open(os.path.join(w, f"m_{method}_back.png")))
+                check(np.array_equal(a, b), f"{method}: generate --latents differs from its --reconstruct")
+
+        # Interpolation: frame 0 and the last frame are the decodes of the two latents.
+        r = run([inv, "--model", model, "img_01.png", "-o", "lat1.pt", "--steps", "10", "-q"], w)
+        check(r.returncode == 0, f"invert img_01: {r.stderr}")
+        r = run([gen, "--model", model, "--latents", "lat1.pt", "--steps", "10", "-o", "fromlat1.png", "-q"], w)
+        check(r.returncode == 0, f"decode lat1: {r.stderr}")
+        r = run([gen, "--model", model, "--latents", "lat.pt", "--interpolate", "lat1.pt", "--frames", "4",
+                 "--batch-size", "1", "-o", "frame_%d.png", "--grid", "strip.png", "-q"], w)
+        if check(r.returncode == 0, f"--interpolate: {r.stderr}"):
+            for frame, single in ((0, "fromlat.png"), (3, "fromlat1.png")):
+                a = np.asarray(Image.open(os.path.join(w, f"frame_{frame}.png")))
+                b = np.asarray(Image.open(os.path.join(w, single)))
+                check(np.array_equal(a, b), f"frame {frame} differs from the decode of its latents")
+            middle = np.asarray(Image.open(os.path.join(w, "frame_1.png")))
+            check(not np.array_equal(middle, np.asarray(Image.open(os.path.join(w, "fromlat.png")))),
+                  "frame 1 is an interpolation, not an endpoint")
+            strip = np.asarray(Image.open(os.path.join(w, "strip.png")).convert("RGB"))
+            check(strip.shape[:2] == (16, 4 * 16 + 3 * 2), f"--grid of 4 frames is one strip: {strip.shape}")
+            side = json.load(open(os.path.join(w, "frame_2.png.json")))
+            check(abs(side["frame_weight"] - 2 / 3) < 1e-12 and side["frames"] == 4, f"frame sidecar: {side}")
+        r = run([gen, "--model", model, "--latents", "m_edict.pt", "--interpolate", "m_edict.pt", "--frames", "3",
+                 "-o", "ef_%d.png", "-q"], w)
+        check(r.returncode == 0 and os.path.isfile(os.path.join(w, "ef_2.png")), f"EDICT frames: {r.stderr}")
+        # A sidecar naming another method than the file's entries.
+        shutil.copy(os.path.join(w, "m_edict.pt"), os.path.join(w, "liar.pt"))
+        liar = json.load(open(os.path.join(w, "m_edict.pt.json")))
+        liar["method"] = {"name": "ddim"}
+        json.dump(liar, open(os.path.join(w, "liar.pt.json"), "w"))
+
         # The bad-input battery.
         broken = os.path.join(w, "broken_model")
         shutil.copytree(model, broken)
@@ -139,6 +192,30 @@ def main():
              "x17.pt"),
             ("BMP (only PNG and JPEG are read)", [inv, "--model", model, "small.bmp", "-o", "x18.pt"], "x18.pt"),
             ("non-finite latents", [gen, "--model", model, "--latents", "nanlat.pt", "-o", "x15.png"], "x15.png"),
+            ("--edict-p 1", [inv, "--model", model, "img_00.png", "--method", "edict", "--edict-p", "1", "-o", "x19.pt"],
+             "x19.pt"),
+            ("--bdia-gamma 0", [inv, "--model", model, "img_00.png", "--method", "bdia", "--bdia-gamma", "0",
+                                "-o", "x20.pt"], "x20.pt"),
+            ("--iterations 0", [inv, "--model", model, "img_00.png", "--method", "fixed-point", "--iterations", "0",
+                                "-o", "x21.pt"], "x21.pt"),
+            ("negative --tolerance", [inv, "--model", model, "img_00.png", "--method", "fixed-point", "--tolerance",
+                                      "-1", "-o", "x22.pt"], "x22.pt"),
+            ("--edict-p with --method bdia", [inv, "--model", model, "img_00.png", "--method", "bdia", "--edict-p",
+                                              "0.9", "-o", "x23.pt"], "x23.pt"),
+            ("--method edict --scheduler dpmsolver", [inv, "--model", model, "img_00.png", "--method", "edict",
+                                                      "--scheduler", "dpmsolver", "-o", "x24.pt"], "x24.pt"),
+            ("EDICT latents with --eta", [gen, "--model", model, "--latents", "m_edict.pt", "--eta", "0.5",
+                                          "-o", "x25.png"], "x25.png"),
+            ("EDICT latents with another --steps", [gen, "--model", model, "--latents", "m_edict.pt", "--steps", "20",
+                                                    "-o", "x26.png"], "x26.png"),
+            ("sidecar naming another method", [gen, "--model", model, "--latents", "liar.pt", "-o", "x27.png"],
+             "x27.png"),
+            ("--interpolate between two methods", [gen, "--model", model, "--latents", "lat.pt", "--interpolate",
+                                                   "m_edict.pt", "-o", "x28_%d.png"], "x28_0.png"),
+            ("--interpolate without --latents", [gen, "--model", model, "--interpolate", "lat.pt", "-o", "x29.png"],
+             "x29.png"),
+            ("--frames 1", [gen, "--model", model, "--latents", "lat.pt", "--interpolate", "lat1.pt", "--frames", "1",
+                            "-o", "x30.png"], "x30.png"),
         ]
         for name, cmd, out in cases:
             before = set(os.listdir(w))

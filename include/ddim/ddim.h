@@ -12,6 +12,7 @@
 #include <ddim/pipelines/ddim_pipeline.h>
 #include <ddim/pipelines/inversion_method.h>
 #include <ddim/pipelines/inversion_pipeline.h>
+#include <ddim/pipelines/slerp.h>
 #include <ddim/schedulers/config_base.h>
 #include <ddim/schedulers/config_enums.h>
 #include <ddim/schedulers/ddim_inverse_scheduler.h>

@@ -463,4 +463,111 @@ int run_tool(const std::string& tool, const std::function<int()>& body) {
   }
 }
 
+nlohmann::json method_record(const InversionMethod& method) {
+  nlohmann::json record = {{"name", method.name()}};
+  switch (method.kind) {
+    case InversionMethod::Kind::kFixedPoint:
+      record["scheduler"] = method.scheduler == InverseScheduler::kDDIM ? "ddim" : "dpmsolver";
+      record["iterations"] = method.iterations;
+      record["tolerance"] = method.tolerance;
+      break;
+    case InversionMethod::Kind::kEDICT:
+      record["edict_p"] = method.edict_p;
+      break;
+    case InversionMethod::Kind::kBDIA:
+      record["bdia_gamma"] = method.bdia_gamma;
+      break;
+    default:
+      break;
+  }
+  return record;
+}
+
+InversionMethod method_from_record(const nlohmann::json& record, const std::string& source) {
+  const auto bad = [&](const std::string& what) { return UsageError(source + ": " + what); };
+  if (!record.is_object() || !record.contains("name") || !record["name"].is_string()) {
+    throw bad("\"method\" is not an object with a name");
+  }
+  auto method = InversionMethod::from_name(record["name"].get<std::string>());
+  const auto number = [&](const char* key, double& out) {
+    if (!record.contains(key)) return;
+    if (!record[key].is_number()) throw bad(std::string("method ") + key + " is not a number");
+    out = record[key].get<double>();
+  };
+  if (record.contains("scheduler")) {
+    const auto& s = record["scheduler"];
+    if (s != "ddim" && s != "dpmsolver") throw bad("method scheduler " + one_line(s.dump()) + " (ddim or dpmsolver)");
+    method.scheduler = s == "ddim" ? InverseScheduler::kDDIM : InverseScheduler::kDPMSolver;
+  }
+  double iterations = static_cast<double>(method.iterations);
+  number("iterations", iterations);
+  method.iterations = static_cast<int64_t>(iterations);
+  number("tolerance", method.tolerance);
+  number("edict_p", method.edict_p);
+  number("bdia_gamma", method.bdia_gamma);
+  try {
+    method.validate();
+  } catch (const UsageError& e) {
+    throw bad(e.what());
+  }
+  return method;
+}
+
+InversionMethod latents_method(const std::filesystem::path& file, const NamedTensors& latents, int64_t* steps) {
+  const std::string name = file.string();
+  const auto number = [&](const char* key) { return latents.at(key).to(torch::kFloat64).item<double>(); };
+  // What the entries say.
+  auto method = InversionMethod::from_name("ddim");
+  if (latents.count("edict_y")) method = InversionMethod::from_name("edict");
+  if (latents.count("bdia_next")) method = InversionMethod::from_name("bdia");
+  if (latents.count("edict_p")) method.edict_p = number("edict_p");
+  if (latents.count("bdia_gamma")) method.bdia_gamma = number("bdia_gamma");
+  const std::filesystem::path sidecar = name + ".json";
+  if (std::filesystem::is_regular_file(sidecar)) {
+    const auto record = nlohmann::json::parse(read_file(sidecar), nullptr, false);
+    if (record.is_object() && record.contains("method")) {
+      const auto named = method_from_record(record["method"], sidecar.string());
+      const bool exact = named.kind == InversionMethod::Kind::kEDICT || named.kind == InversionMethod::Kind::kBDIA;
+      if (exact != (method.kind != InversionMethod::Kind::kDDIM) || (exact && named.kind != method.kind)) {
+        throw UsageError("--latents " + name + " holds the entries of --method " + method.name() + " but " +
+                         sidecar.string() + " names --method " + named.name());
+      }
+      method = named;
+    }
+    if (steps && record.is_object() && record.contains("steps") && record["steps"].is_number_integer()) {
+      *steps = record["steps"].get<int64_t>();
+    }
+  }
+  if (steps && latents.count("num_inference_steps")) *steps = latents.at("num_inference_steps").item<int64_t>();
+  return method;
+}
+
+NamedTensors slice_latents(const NamedTensors& latents, int64_t first, int64_t n) {
+  NamedTensors out;
+  for (const auto& [key, tensor] : latents) out[key] = tensor.dim() == 0 ? tensor : tensor.narrow(0, first, n);
+  return out;
+}
+
+void save_latents(const std::filesystem::path& path, const NamedTensors& latents) {
+  if (latents.size() == 1 && latents.count("latents")) {
+    save_tensor(path, latents.at("latents"));
+  } else {
+    save_tensors(path, latents);
+  }
+}
+
+NamedTensors concat_latents(const std::vector<NamedTensors>& batches) {
+  NamedTensors out;
+  for (const auto& [key, tensor] : batches.at(0)) {
+    if (tensor.dim() == 0) {
+      out[key] = tensor;
+      continue;
+    }
+    std::vector<torch::Tensor> parts;
+    for (const auto& batch : batches) parts.push_back(batch.at(key));
+    out[key] = torch::cat(parts);
+  }
+  return out;
+}
+
 }  // namespace ddim::cli

@@ -101,6 +101,23 @@ void write_sidecar(const std::filesystem::path& output, const nlohmann::json& re
 nlohmann::json base_record(const std::string& tool, const std::filesystem::path& model, const std::string& device,
                            const UNet& unet);
 
+// The sidecar's "method" object: {"name": "edict", "edict_p": 0.93}, fixed-point's scheduler pair,
+// iterations and tolerance, and back (UsageError naming `source` for anything unknown).
+nlohmann::json method_record(const InversionMethod& method);
+InversionMethod method_from_record(const nlohmann::json& record, const std::string& source);
+// The method a latents file was made with: its sidecar's (<file>.json, when there is one) checked
+// against the entries the file holds, or, without a sidecar, what the entries say (EDICT's and
+// BDIA's carry their parameter; a plain tensor is DDIM's). `steps` becomes the sidecar's or the
+// file's step count when there is one. Throws UsageError naming the file when the two disagree.
+InversionMethod latents_method(const std::filesystem::path& file, const NamedTensors& latents, int64_t* steps);
+// Images [first, first + n) of every batched entry; 0-dim entries (parameters) are kept whole.
+NamedTensors slice_latents(const NamedTensors& latents, int64_t first, int64_t n);
+// Writes a latents file: a plain tensor when "latents" is all there is (as DDIM and DPM-Solver
+// inversion always wrote), else the dict of entries.
+void save_latents(const std::filesystem::path& path, const NamedTensors& latents);
+// The batches one after the other, entry by entry.
+NamedTensors concat_latents(const std::vector<NamedTensors>& batches);
+
 // Progress on stderr: a redrawn bar on a terminal, plain lines otherwise; nothing when quiet.
 class Progress {
  public:

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <iostream>
 #include <limits>
+#include <sstream>
 
 #include "cli_common.h"
 #include "ddim/ddim.h"
@@ -15,6 +16,8 @@ Examples:
       16 digits from the embedded model, seed 7, tiled into one PNG (and digits.png.json).
   ddim-generate --model models/cifar10 --steps 100 --eta 0.5 -o 'img_%03d.png' -n 4
       4 images img_000.png ... img_003.png from an exported model, 100 steps, half DDPM noise.
+  ddim-generate --latents a.pt --interpolate b.pt --frames 8 -o 'f_%d.png' --grid strip.png
+      8 frames from a.pt's image to b.pt's (latents from ddim-invert: decoded with their method).
 )";
 
 }  // namespace
@@ -23,8 +26,8 @@ int main(int argc, char** argv) {
   CLI::App app{"ddim-generate: turn Gaussian noise into images with DDIM, exactly as diffusers' DDIMPipeline does."};
   app.footer(kExamples);
   app.set_version_flag("--version", [] { return ddim::build_info(); });
-  std::string output = "ddim.png", grid, latents_path, seed_text;
-  int64_t steps = 50, num_images = 1, batch_size = 0, grid_gap = 2;
+  std::string output = "ddim.png", grid, latents_path, seed_text, interpolate_path;
+  int64_t steps = 50, num_images = 1, batch_size = 0, grid_gap = 2, frames = 8;
   double eta = 0;
   app.add_option("--steps", steps, "number of inference steps")->check(ddim::cli::at_least(1))->capture_default_str();
   app.add_option("--eta", eta, "noise weight: 0 = DDIM, 1 = DDPM-like")
@@ -48,7 +51,14 @@ int main(int argc, char** argv) {
       ->check(ddim::cli::at_least(0))
       ->capture_default_str();
   app.add_option("--latents", latents_path,
-                 "start from saved latents [N, C, H, W]: a safetensors file with one tensor, or a torch.save file");
+                 "start from saved latents [N, C, H, W] (safetensors or torch.save); those of ddim-invert are decoded "
+                 "with the method and, unless --steps is given, the step count their sidecar or entries name");
+  app.add_option("--interpolate", interpolate_path,
+                 "with --latents A: decode frames along the spherical interpolation from A to these latents (both "
+                 "of one image, one method)");
+  app.add_option("--frames", frames, "with --interpolate: frames, the first A's image and the last this file's")
+      ->check(ddim::cli::at_least(2))
+      ->capture_default_str();
   ddim::cli::ScaleFlags scale;
   ddim::cli::add_scale_flags(app, scale, "");
   ddim::cli::CommonFlags common;
@@ -64,16 +74,89 @@ int main(int argc, char** argv) {
     const auto model = ddim::cli::resolve_model(common.model, argv[0]);
     const auto device = ddim::cli::parse_device(common.device);
     const auto dtype = ddim::dtype_from_name(common.dtype);
-    std::optional<torch::Tensor> latents;
-    if (!latents_path.empty()) {
-      latents = ddim::load_tensor(latents_path);
-      if (latents->dim() != 4) throw ddim::UsageError("--latents " + latents_path + ": expected [N, C, H, W] latents");
-      ddim::cli::check_finite(*latents, "--latents " + latents_path);
-      if (app.count("--num-images") && num_images != latents->size(0)) {
-        throw ddim::UsageError("-n " + std::to_string(num_images) + " but --latents " + latents_path + " holds " +
-                               std::to_string(latents->size(0)));
+    std::optional<ddim::NamedTensors> latents;
+    auto method = ddim::InversionMethod::from_name("ddim");
+    if (!interpolate_path.empty() && latents_path.empty()) throw ddim::UsageError("--interpolate needs --latents");
+    if (app.count("--frames") && interpolate_path.empty()) throw ddim::UsageError("--frames needs --interpolate");
+    // Latents files: entries checked (4-D, finite, one image each when interpolating); the method
+    // and the step count from the file and its sidecar.
+    const auto load = [&](const std::string& path, const char* flag) {
+      auto named = ddim::load_tensors(path);
+      if (named.size() == 1) named = {{"latents", named.begin()->second}};  // one tensor, whatever its name
+      if (!named.count("latents")) {
+        throw ddim::UsageError(std::string(flag) + " " + path + " holds several tensors but none named 'latents'");
       }
-      num_images = latents->size(0);
+      const auto& main = named.at("latents");
+      for (const auto& [key, tensor] : named) {
+        if (tensor.dim() == 0) continue;
+        if (tensor.dim() != 4 || tensor.sizes() != main.sizes()) {
+          throw ddim::UsageError(std::string(flag) + " " + path + ": expected [N, C, H, W] latents" +
+                                 (key == "latents" ? "" : " in '" + key + "' as in 'latents'"));
+        }
+        ddim::cli::check_finite(tensor, std::string(flag) + " " + path + (key == "latents" ? "" : " '" + key + "'"));
+      }
+      return named;
+    };
+    if (!latents_path.empty()) {
+      latents = load(latents_path, "--latents");
+      method = ddim::cli::latents_method(latents_path, *latents, app.count("--steps") ? nullptr : &steps);
+      if (latents->count("num_inference_steps") && latents->at("num_inference_steps").item<int64_t>() != steps) {
+        throw ddim::UsageError("--steps " + std::to_string(steps) + ": --latents " + latents_path + " were made in " +
+                               std::to_string(latents->at("num_inference_steps").item<int64_t>()) +
+                               " steps, and --method " + method.name() + " retraces them only with the same count");
+      }
+    }
+    if (!interpolate_path.empty()) {
+      auto other = load(interpolate_path, "--interpolate");
+      int64_t other_steps = steps;
+      const auto other_method =
+          ddim::cli::latents_method(interpolate_path, other, app.count("--steps") ? nullptr : &other_steps);
+      if (ddim::cli::method_record(other_method) != ddim::cli::method_record(method) || other_steps != steps) {
+        throw ddim::UsageError("--latents " + latents_path + " (" + ddim::cli::method_record(method).dump() + ", " +
+                               std::to_string(steps) + " steps) and --interpolate " + interpolate_path + " (" +
+                               ddim::cli::method_record(other_method).dump() + ", " + std::to_string(other_steps) +
+                               " steps): frames between latents need one method and one step count");
+      }
+      if (latents->at("latents").size(0) != 1 || other.at("latents").size(0) != 1) {
+        throw ddim::UsageError("--interpolate: --latents and --interpolate must each hold one image's latents, not " +
+                               std::to_string(latents->at("latents").size(0)) + " and " +
+                               std::to_string(other.at("latents").size(0)));
+      }
+      ddim::NamedTensors path;
+      for (const auto& [key, a] : *latents) {
+        if (a.dim() == 0) {
+          path[key] = a;
+          continue;
+        }
+        if (!other.count(key)) throw ddim::UsageError("--interpolate " + interpolate_path + " lacks '" + key + "'");
+        std::vector<torch::Tensor> steps_along;
+        for (int64_t f = 0; f < frames; ++f) {
+          steps_along.push_back(
+              ddim::slerp(a, other.at(key), static_cast<double>(f) / static_cast<double>(frames - 1)));
+        }
+        path[key] = torch::cat(steps_along);
+      }
+      latents = path;
+    }
+    if (latents) {
+      const int64_t held = latents->at("latents").size(0);
+      if (app.count("--num-images") && num_images != held) {
+        throw ddim::UsageError(
+            "-n " + std::to_string(num_images) + " but " +
+            (interpolate_path.empty() ? "--latents " + latents_path + " holds " : std::string("--frames gives ")) +
+            std::to_string(held));
+      }
+      num_images = held;
+    }
+    // DDIM sampling (eta, seeds) for DDIM latents and noise; the other methods' forward partners.
+    const bool ddim_sampling =
+        method.kind == ddim::InversionMethod::Kind::kDDIM ||
+        (method.kind == ddim::InversionMethod::Kind::kFixedPoint && method.scheduler == ddim::InverseScheduler::kDDIM);
+    if (!ddim_sampling && eta != 0) {
+      std::ostringstream shown;
+      shown << eta;
+      throw ddim::UsageError("--eta " + shown.str() + ": latents of --method " + method.name() +
+                             " decode deterministically (--eta is DDIM's)");
     }
     if (batch_size == 0) batch_size = std::min<int64_t>(num_images, 16);
     batch_size = std::min(batch_size, num_images);
@@ -87,11 +170,37 @@ int main(int argc, char** argv) {
                              " images: at most 4096 (a grid is held whole)");
     }
     const auto overrides = ddim::cli::parse_overrides(common.sets);
-    const auto scheduler =
-        ddim::scheduler_from_config_as<ddim::DDIMScheduler>(ddim::read_scheduler_config(model), overrides);
+    const auto config = ddim::read_scheduler_config(model);
+    const auto scheduler = ddim::scheduler_from_config_as<ddim::DDIMScheduler>(config, overrides);
+    // Latents from ddim-invert decode with this run's scheduler config: say so when theirs differed.
+    for (const auto& path : {latents_path, interpolate_path}) {
+      const std::filesystem::path sidecar = path + ".json";
+      if (path.empty() || !std::filesystem::is_regular_file(sidecar)) continue;
+      const auto made = nlohmann::json::parse(ddim::read_file(sidecar), nullptr, false);
+      const auto here = ddim::cli::overrides_record(overrides);
+      if (made.is_object() && made.contains("set") && made["set"] != here) {
+        ddim::warn(path + " was made with --set " + made["set"].dump() + ", this run has " + here.dump() +
+                   ": it decodes with this run's scheduler config");
+      }
+    }
+    // The method's pair, when it is not plain DDIM sampling.
+    std::unique_ptr<ddim::Scheduler> inverse, forward;
+    if (!ddim_sampling) {
+      inverse = ddim::scheduler_from_config(config, ddim::inverse_class_name(method.scheduler_pair()), overrides);
+      forward = ddim::scheduler_from_config(config, ddim::forward_class_name(method.scheduler_pair()), overrides);
+    }
     std::shared_ptr<ddim::UNet> unet = ddim::load_unet(model, device, dtype);
     // Before any tensor is made: a batch that cannot fit is refused now.
     ddim::cli::check_memory(batch_size, unet->config(), "--batch-size");
+    if (latents) {  // before any pipeline is built (and warns)
+      const auto& cfg = unet->config();
+      const auto shape = latents->at("latents").sizes();
+      if (shape[1] != cfg.in_channels || shape[2] != cfg.sample_height || shape[3] != cfg.sample_width) {
+        throw ddim::UsageError("--latents " + latents_path + ": latents of shape " + c10::str(shape) +
+                               ": the model takes [B, " + std::to_string(cfg.in_channels) + ", " +
+                               std::to_string(cfg.sample_height) + ", " + std::to_string(cfg.sample_width) + "]");
+      }
+    }
     // The first and last names of this run: folders, and targets that are not regular files.
     ddim::cli::check_writable(
         {ddim::cli::output_name(output, 0, num_images), ddim::cli::output_name(output, num_images - 1, num_images)});
@@ -100,7 +209,8 @@ int main(int argc, char** argv) {
 
     // Everything an image depends on; --resume compares it with the sidecars found.
     auto record = ddim::cli::base_record("ddim-generate", model, device.str(), *unet);
-    record["scheduler_config"] = nlohmann::json::parse(scheduler->config_json(), nullptr, false);
+    record["scheduler_config"] =
+        nlohmann::json::parse((ddim_sampling ? *scheduler : *forward).config_json(), nullptr, false);
     record["set"] = ddim::cli::overrides_record(overrides);
     record["steps"] = steps;
     record["eta"] = eta;
@@ -108,6 +218,11 @@ int main(int argc, char** argv) {
     record["batch_size"] = batch_size;
     record["seed"] = seed;
     record["latents"] = latents_path.empty() ? nlohmann::json(nullptr) : nlohmann::json(latents_path);
+    record["method"] = ddim::cli::method_record(method);
+    if (!interpolate_path.empty()) {
+      record["interpolate"] = interpolate_path;
+      record["frames"] = frames;
+    }
     const nlohmann::json run_options = record;
 
     std::vector<torch::Tensor> grid_images;  // uint8, only with --grid
@@ -117,7 +232,7 @@ int main(int argc, char** argv) {
     options.seed = seed;
     options.num_inference_steps = steps;
     options.eta = eta;
-    options.latents = latents;
+    if (latents) options.latents = latents->at("latents");
     options.shard_index = shard.index;
     options.shard_count = shard.count;
     if (scale.resume) {
@@ -147,21 +262,53 @@ int main(int argc, char** argv) {
         std::cerr << ", shard " << shard.index << "/" << shard.count << " (" << my_batches << " batches)";
       std::cerr << "\n";
     }
-    const auto run = pipe.generate_batches(options, [&](int64_t k, int64_t first, const ddim::GenerateResult& result) {
-      const int64_t count = result.images.size(0);
+    const auto emit = [&](int64_t k, int64_t first, const torch::Tensor& images) {
+      const int64_t count = images.size(0);
       for (int64_t j = 0; j < count; ++j) {
         const auto name = ddim::cli::output_name(output, first + j, num_images);
         ddim::cli::check_writable({name});
-        ddim::write_png(name, result.images[j]);
+        ddim::write_png(name, images[j]);
         record["batch"] = k;
         record["index"] = first + j;
+        if (!interpolate_path.empty()) record["frame_weight"] = static_cast<double>(first + j) / (frames - 1);
         ddim::cli::write_sidecar(name, record);
         if (!common.quiet) std::cout << name.string() << "\n";
       }
-      if (!grid.empty()) grid_images.push_back(ddim::images_to_uint8(result.images));
+      if (!grid.empty()) grid_images.push_back(ddim::images_to_uint8(images));
       progress.batch_done(count);
       return true;
-    });
+    };
+    ddim::BatchedGenerateResult run;
+    if (ddim_sampling) {
+      run = pipe.generate_batches(options, [&](int64_t k, int64_t first, const ddim::GenerateResult& result) {
+        return emit(k, first, result.images);
+      });
+    } else {
+      // The method's forward partner, batch by batch as generate_batches runs them.
+      ddim::InversionPipeline decoder(unet, *inverse, *forward, method);
+      ddim::InvertOptions decode;
+      decode.num_inference_steps = steps;
+      decode.callback = options.callback;
+      for (int64_t k = shard.index; k < batches; k += shard.count) {
+        const int64_t first = k * batch_size, count = std::min(batch_size, num_images - first);
+        if (options.skip && options.skip(k)) {
+          ++run.batches_skipped;
+          continue;
+        }
+        ddim::Reconstruction rec;
+        try {
+          rec = decoder.reconstruct(ddim::cli::slice_latents(*latents, first, count), decode);
+        } catch (const ddim::UsageError& e) {
+          throw ddim::UsageError("--latents " + latents_path + ": " + e.what());
+        }
+        if (rec.cancelled) {
+          run.cancelled = true;
+          break;
+        }
+        ++run.batches_run;
+        emit(k, first, rec.images);
+      }
+    }
     progress.finish();
     if (run.cancelled) {
       std::cerr << "ddim-generate: interrupted after " << run.batches_run
@@ -172,9 +319,12 @@ int main(int argc, char** argv) {
       std::cerr << "ddim-generate: --resume: " << run.batches_skipped << " complete batches kept\n";
     }
     if (!grid.empty()) {
-      ddim::write_png(grid, ddim::image_grid(torch::cat(grid_images), 0, grid_gap));
+      // Frames of an interpolation make one strip.
+      const int64_t columns = interpolate_path.empty() ? 0 : frames;
+      ddim::write_png(grid, ddim::image_grid(torch::cat(grid_images), columns, grid_gap));
       record.erase("index");
       record.erase("batch");
+      record.erase("frame_weight");
       ddim::cli::write_sidecar(grid, record);
       if (!common.quiet) std::cout << grid << "\n";
     }

@@ -20,6 +20,8 @@ Examples:
       and print the round trip's MSE and PSNR.
   ddim-invert --model models/cifar10 --scheduler dpmsolver --steps 25 --resize a.jpg b.jpg -o ab.pt
       two photos, resized to the model's size, inverted with DPM-Solver in 25 steps.
+  ddim-invert --method bdia digit.png -o digit.pt && ddim-generate --latents digit.pt -o back.png
+      exact inversion (BDIA): back.png is digit.png again; ab.pt also holds BDIA's second state.
   ddim-invert photos/ @more.txt --output-dir latents/ --batch-size 32 --shard 0/4 --resume
       every PNG and JPEG under photos/ and those listed in more.txt, one latents file each plus
       latents/manifest.jsonl; this process takes shard 0 of 4 and skips what is already done.
@@ -89,6 +91,18 @@ torch::Tensor read_for_model(const std::filesystem::path& path, const ddim::UNet
   return ddim::convert_channels(image, cfg.in_channels);
 }
 
+// What a latents file holds: float32 CPU copies of the batched entries (a float64 UNet's latents
+// stay float64), the 0-dim parameters as they are.
+ddim::NamedTensors saved_latents(const ddim::NamedTensors& latents) {
+  ddim::NamedTensors out;
+  for (const auto& [key, tensor] : latents) {
+    const auto type =
+        tensor.dim() == 0 ? tensor.scalar_type() : torch::promote_types(tensor.scalar_type(), torch::kFloat32);
+    out[key] = tensor.to(torch::kCPU, type);
+  }
+  return out;
+}
+
 void print_round_trip(const std::filesystem::path& name, double mse, double psnr) {
   std::cout << std::fixed << std::setprecision(6) << name.string() << "  mse " << mse << "  psnr "
             << std::setprecision(2) << psnr << " dB\n";
@@ -97,19 +111,36 @@ void print_round_trip(const std::filesystem::path& name, double mse, double psnr
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"ddim-invert: turn images into latent noise with DDIM or DPM-Solver inversion, as diffusers does."};
+  CLI::App app{
+      "ddim-invert: turn images into latent noise: DDIM or DPM-Solver inversion as diffusers does, refined by "
+      "fixed-point iteration, or exactly with EDICT or BDIA."};
   app.footer(kExamples);
   app.set_version_flag("--version", [] { return ddim::build_info(); });
   std::vector<std::string> inputs;
-  std::string output = "latents.pt", output_dir, reconstruct, scheduler = "ddim";
+  std::string output = "latents.pt", output_dir, reconstruct, scheduler = "ddim", method_name;
+  ddim::InversionMethod defaults;
+  int64_t iterations = defaults.iterations;
+  double tolerance = defaults.tolerance, edict_p = defaults.edict_p, bdia_gamma = defaults.bdia_gamma;
   int64_t steps = 50, batch_size = 16;
   bool resize = false;
   app.add_option("images", inputs, "input images (PNG or JPEG), folders of them (recursive), or @list.txt")->required();
   app.add_option("--steps", steps, "number of inversion steps")->check(ddim::cli::at_least(1))->capture_default_str();
+  app.add_option("--method", method_name,
+                 "ddim or dpmsolver (diffusers' inversion, as --scheduler), fixed-point (the --scheduler pair, each "
+                 "step refined), edict or bdia (exact: the latents file also holds the method's second state)")
+      ->check(CLI::IsMember({"ddim", "dpmsolver", "fixed-point", "edict", "bdia"}));
   app.add_option("--scheduler", scheduler,
-                 "ddim (DDIMInverseScheduler) or dpmsolver (DPMSolverMultistepInverseScheduler)")
+                 "ddim (DDIMInverseScheduler) or dpmsolver (DPMSolverMultistepInverseScheduler); with --method "
+                 "fixed-point the pair it refines")
       ->check(CLI::IsMember({"ddim", "dpmsolver"}))
       ->capture_default_str();
+  app.add_option("--iterations", iterations, "fixed-point: at most this many refinements per step, one UNet call each")
+      ->capture_default_str();
+  app.add_option("--tolerance", tolerance,
+                 "fixed-point: stop refining a step once its result moves less than this (RMS, relative)")
+      ->capture_default_str();
+  app.add_option("--edict-p", edict_p, "edict: the mixing weight p, in (0, 1)")->capture_default_str();
+  app.add_option("--bdia-gamma", bdia_gamma, "bdia: gamma, in (0, 1]")->capture_default_str();
   app.add_option("-o,--output", output,
                  "latents [B, C, H, W] float32 of all images in one file: PATH.safetensors (safetensors.torch."
                  "load_file reads it) or any other name (torch.load reads it)")
@@ -166,8 +197,33 @@ int main(int argc, char** argv) {
     const auto model = ddim::cli::resolve_model(common.model, argv[0]);
     const auto device = ddim::cli::parse_device(common.device);
     const auto dtype = ddim::dtype_from_name(common.dtype);
-    const auto kind = scheduler == "ddim" ? ddim::InverseScheduler::kDDIM : ddim::InverseScheduler::kDPMSolver;
+    // The method: --method, or --scheduler's pair; each parameter only with its method.
+    if (!method_name.empty() && method_name != "fixed-point" && app.count("--scheduler") &&
+        !(method_name == scheduler)) {
+      throw ddim::UsageError("--method " + method_name + " and --scheduler " + scheduler + ": choose one");
+    }
+    auto method = ddim::InversionMethod::from_name(method_name.empty() ? scheduler : method_name);
+    method.scheduler = scheduler == "ddim" ? ddim::InverseScheduler::kDDIM : ddim::InverseScheduler::kDPMSolver;
+    const std::vector<std::pair<const char*, ddim::InversionMethod::Kind>> parameters = {
+        {"--iterations", ddim::InversionMethod::Kind::kFixedPoint},
+        {"--tolerance", ddim::InversionMethod::Kind::kFixedPoint},
+        {"--edict-p", ddim::InversionMethod::Kind::kEDICT},
+        {"--bdia-gamma", ddim::InversionMethod::Kind::kBDIA}};
+    for (const auto& [flag, kind] : parameters) {
+      if (app.count(flag) && method.kind != kind) {
+        auto owner = ddim::InversionMethod{};
+        owner.kind = kind;
+        throw ddim::UsageError(std::string(flag) + " is a parameter of --method " + owner.name() + ", not of " +
+                               method.name());
+      }
+    }
+    method.iterations = iterations;
+    method.tolerance = tolerance;
+    method.edict_p = edict_p;
+    method.bdia_gamma = bdia_gamma;
+    method.validate();
     // Both schedulers of the pair, each built once from the model's config with the overrides.
+    const auto kind = method.scheduler_pair();
     const auto overrides = ddim::cli::parse_overrides(common.sets);
     const auto config = ddim::read_scheduler_config(model);
     const auto inverse = ddim::scheduler_from_config(config, ddim::inverse_class_name(kind), overrides);
@@ -176,10 +232,14 @@ int main(int argc, char** argv) {
     const auto& cfg = unet->config();
     batch_size = std::min(batch_size, count);
     ddim::cli::check_memory(batch_size, cfg, "--batch-size");
-    ddim::InversionPipeline pipe(unet, *inverse, *forward);
+    ddim::InversionPipeline pipe(unet, *inverse, *forward, method);
 
     auto record = ddim::cli::base_record("ddim-invert", model, device.str(), *unet);
-    record["scheduler"] = inverse->class_name();
+    record["method"] = ddim::cli::method_record(method);
+    record["scheduler"] =
+        method.kind == ddim::InversionMethod::Kind::kEDICT || method.kind == ddim::InversionMethod::Kind::kBDIA
+            ? forward->class_name()
+            : inverse->class_name();
     record["set"] = ddim::cli::overrides_record(overrides);
     record["steps"] = steps;
     record["resize"] = resize;
@@ -196,25 +256,28 @@ int main(int argc, char** argv) {
       // Every image in one latents file: all read first (a bad one stops the run before any work).
       std::vector<torch::Tensor> images;
       for (const auto& item : items) images.push_back(read_for_model(item.input, cfg, resize));
-      std::vector<torch::Tensor> latents;
+      std::vector<ddim::NamedTensors> latents;
+      int64_t unet_calls = 0;
       for (int64_t k = 0; k < batches; ++k) {
         const int64_t first = k * batch_size, n = std::min(batch_size, count - first);
         const auto batch = torch::stack(std::vector<torch::Tensor>(images.begin() + first, images.begin() + first + n));
-        auto lat = pipe.invert(batch, options);
-        if (!lat.defined()) {
+        auto inversion = pipe.invert_latents(batch, options);
+        if (inversion.cancelled) {
           progress.finish();
           std::cerr << "ddim-invert: interrupted; nothing written\n";
           return 130;
         }
-        latents.push_back(lat.to(torch::kFloat32).cpu());
+        unet_calls = inversion.unet_calls;
+        latents.push_back(saved_latents(inversion.latents));
         progress.batch_done(n);
       }
       progress.finish();
-      const auto all = torch::cat(latents);
+      const auto all = ddim::cli::concat_latents(latents);
+      record["unet_calls"] = unet_calls;
       std::vector<std::string> names;
       for (const auto& item : items) names.push_back(item.input.string());
       record["inputs"] = names;
-      ddim::save_tensor(output, all);
+      ddim::cli::save_latents(output, all);
       ddim::cli::write_sidecar(output, record);
       if (!common.quiet) std::cout << output << "\n";
       if (reconstruct.empty()) return 0;
@@ -226,7 +289,7 @@ int main(int argc, char** argv) {
         const int64_t first = k * batch_size, n = std::min(batch_size, count - first);
         const auto originals =
             torch::stack(std::vector<torch::Tensor>(images.begin() + first, images.begin() + first + n));
-        const auto rec = pipe.reconstruct(all.narrow(0, first, n).to(unet->device()), options, originals);
+        const auto rec = pipe.reconstruct(ddim::cli::slice_latents(all, first, n), options, originals);
         if (rec.cancelled) {
           back.finish();
           std::cerr << "ddim-invert: interrupted during the reconstruction; latents written\n";
@@ -238,6 +301,7 @@ int main(int argc, char** argv) {
           record["index"] = first + j;
           record["mse"] = rec.mse[static_cast<size_t>(j)];
           record["psnr_db"] = rec.psnr[static_cast<size_t>(j)];
+          record["reconstruct_unet_calls"] = rec.unet_calls;
           ddim::cli::write_sidecar(name, record);
           print_round_trip(name, rec.mse[static_cast<size_t>(j)], rec.psnr[static_cast<size_t>(j)]);
         }
@@ -304,22 +368,22 @@ int main(int argc, char** argv) {
         continue;
       }
       const auto batch = torch::stack(images);
-      const auto latents = pipe.invert(batch, options);
-      if (!latents.defined()) {
+      const auto inversion = pipe.invert_latents(batch, options);
+      if (inversion.cancelled) {
         progress.finish();
         std::cerr << "ddim-invert: interrupted; finished batches are written, --resume goes on from there\n";
         return 130;
       }
       std::optional<ddim::Reconstruction> rec;
       if (!reconstruct.empty()) {
-        rec = pipe.reconstruct(latents, options, batch);
+        rec = pipe.reconstruct(inversion.latents, options, batch);
         if (rec->cancelled) {
           progress.finish();
           std::cerr << "ddim-invert: interrupted; finished batches are written, --resume goes on from there\n";
           return 130;
         }
       }
-      const auto cpu_latents = latents.to(torch::kFloat32).cpu();
+      const auto cpu_latents = saved_latents(inversion.latents);
       for (size_t j = 0; j < batch_items.size(); ++j) {
         const Item& item = items[static_cast<size_t>(batch_items[j])];
         const auto name = latents_name(item);
@@ -327,15 +391,17 @@ int main(int argc, char** argv) {
         ddim::cli::check_writable({name});
         auto sidecar = record;
         sidecar["input"] = item.input.string();
+        sidecar["unet_calls"] = inversion.unet_calls;
         if (rec) {
           const auto rname = rec_name(item);
           std::filesystem::create_directories(rname.parent_path());
           ddim::write_png(rname, rec->images[static_cast<int64_t>(j)]);
           sidecar["mse"] = rec->mse[j];
           sidecar["psnr_db"] = rec->psnr[j];
+          sidecar["reconstruct_unet_calls"] = rec->unet_calls;
           if (!common.quiet) print_round_trip(rname, rec->mse[j], rec->psnr[j]);
         }
-        ddim::save_tensor(name, cpu_latents.narrow(0, static_cast<int64_t>(j), 1));
+        ddim::cli::save_latents(name, ddim::cli::slice_latents(cpu_latents, static_cast<int64_t>(j), 1));
         ddim::cli::write_sidecar(name, sidecar);
         manifest.emplace_back(batch_items[j], manifest_line(item, sidecar));
         if (!common.quiet && !rec) std::cout << name.string() << "\n";

@@ -1,5 +1,8 @@
 #include "ddim/io/tensor_file.h"
 
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/export.h>
+#include <torch/csrc/jit/serialization/pickler.h>
 #include <torch/serialize.h>
 
 #include <string>
@@ -14,9 +17,25 @@ namespace ddim {
 
 namespace {
 
+// torch.save's zip format, as torch::pickle_save writes it but without the type tags it puts on
+// dicts (torch.jit._pickle.restore_type_tag), which torch.load's default weights_only unpickler
+// refuses: a dict of tensors then loads in Python as any torch.save'd dict does.
 std::string pickled(const c10::IValue& value) {
-  const auto bytes = torch::pickle_save(value);
-  return std::string(bytes.begin(), bytes.end());
+  std::vector<char> pickle;
+  torch::jit::Pickler pickler([&](const char* bytes, size_t size) { pickle.insert(pickle.end(), bytes, bytes + size); },
+                              /*tensor_table=*/nullptr, /*type_renamer=*/nullptr, /*memoized_class_types=*/nullptr,
+                              /*get_tensor_id=*/nullptr, /*tag_aggregates=*/false);
+  pickler.protocol();
+  pickler.pushIValue(value);
+  pickler.stop();
+  std::string out;
+  caffe2::serialize::PyTorchStreamWriter writer([&](const void* bytes, size_t size) {
+    out.append(static_cast<const char*>(bytes), size);
+    return size;
+  });
+  torch::jit::writeArchiveAndTensors("data", pickle.data(), pickle.size(), pickler.tensorData(), writer);
+  writer.writeEndOfFile();
+  return out;
 }
 
 // What the file holds, through LibTorch's unpickler once its zip structure is checked.

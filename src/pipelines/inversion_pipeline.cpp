@@ -104,6 +104,12 @@ InversionPipeline::InversionPipeline(std::shared_ptr<UNet> unet, const Scheduler
     throw ConfigError("--method " + method_.name() + " runs DDIM updates: its forward scheduler must be a " +
                       DDIMScheduler::kClassName + ", not " + forward_->class_name());
   }
+  const auto* ddim_inverse = dynamic_cast<const DDIMInverseScheduler*>(inverse_.get());
+  if (method_.kind == InversionMethod::Kind::kFixedPoint && ddim_inverse && ddim_inverse->config().clip_sample) {
+    warn(
+        "--method fixed-point with the scheduler config's clip_sample: the clipped step loses what it clips, so "
+        "the iteration need not settle (--set clip_sample=false inverts far better)");
+  }
   if (exact) {
     const auto& config = static_cast<const DDIMScheduler&>(*forward_).config();
     if (config.clip_sample || config.thresholding) {

@@ -1,4 +1,4 @@
-// libFuzzer harness: latents-file bytes through ddim::load_tensor, the path ddim-generate --latents
+// libFuzzer harness: latents-file bytes through ddim::load_tensors, the path ddim-generate --latents
 // takes (safetensors parsed by ddim; torch.save zips checked by ddim, then LibTorch's unpickler).
 // The bytes go through a file in a per-process temporary folder because load_tensor reads paths.
 #include <unistd.h>
@@ -40,10 +40,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   }
   ddim::fuzz::expect_only_ddim_errors([&] {
-    const torch::Tensor latents = ddim::load_tensor(path);
-    if (!latents.defined()) ddim::fuzz::finding("load_tensor returned an undefined tensor");
-    // Touch every element: a tensor whose storage is shorter than its shape claims shows here.
-    (void)latents.to(torch::kDouble).sum().item<double>();
+    // load_tensors: the reader of ddim-generate --latents (a tensor, or a dict of named tensors).
+    for (const auto& [name, latents] : ddim::load_tensors(path)) {
+      if (!latents.defined()) ddim::fuzz::finding("load_tensors returned an undefined tensor " + name);
+      // Touch every element: a tensor whose storage is shorter than its shape claims shows here.
+      (void)latents.to(torch::kDouble).sum().item<double>();
+    }
   });
   return 0;
 }

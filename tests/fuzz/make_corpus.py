@@ -60,6 +60,14 @@ def latents():
         name = str(dtype).replace("torch.", "")
         write("fuzz_latents", f"{name}.pt", buffer.getvalue())
         write("fuzz_latents", f"{name}.safetensors", safetensors_bytes({"latents": tensor.contiguous()}))
+    # An EDICT latents file: a dict of named tensors with 0-dim parameters.
+    pair = {"latents": torch.randn(1, 1, 4, 4, generator=generator), "edict_y": torch.randn(1, 1, 4, 4, generator=generator),
+            "edict_p": torch.tensor(0.93, dtype=torch.float64), "num_inference_steps": torch.tensor(10)}
+    buffer = io.BytesIO()
+    torch.save(pair, buffer)
+    write("fuzz_latents", "edict_dict.pt", buffer.getvalue())
+    write("fuzz_latents", "edict_dict.safetensors",
+          safetensors_bytes({k: v.to(torch.float64) if v.dim() == 0 else v for k, v in pair.items()}))
 
 
 def output_patterns():
