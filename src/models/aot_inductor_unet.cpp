@@ -1,5 +1,6 @@
 #include "ddim/models/aot_inductor_unet.h"
 
+#include <c10/util/strides.h>
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 #include <torch/version.h>
 
@@ -130,7 +131,12 @@ AOTInductorUNet::~AOTInductorUNet() = default;
 
 torch::Tensor AOTInductorUNet::forward(const torch::Tensor& sample, int64_t timestep) {
   detail::check_shape(sample, {-1, config_.in_channels, config_.sample_height, config_.sample_width}, "UNet: sample");
-  const auto x = sample.to(device_, dtype_).contiguous();
+  // Dense in the canonical strides: a tensor with a size-1 dimension can pass is_contiguous() with
+  // any stride there (e.g. a one-channel image batch permuted from [B, H, W, 1]), and the compiled
+  // kernels index by the strides they were built for.
+  auto x = sample.to(device_, dtype_);
+  const auto dense = c10::contiguous_strides(x.sizes());
+  if (x.strides() != c10::IntArrayRef(dense)) x = x.clone(at::MemoryFormat::Contiguous);
   const int64_t batch = x.size(0);
   const auto run = [&](torch::inductor::AOTIModelPackageLoader& model, const torch::Tensor& part) {
     const auto t = torch::full({part.size(0)}, timestep, torch::dtype(torch::kInt64).device(device_));
