@@ -21,7 +21,7 @@ Examples:
   ddim-invert --model models/cifar10 --scheduler dpmsolver --steps 25 --resize a.jpg b.jpg -o ab.pt
       two photos, resized to the model's size, inverted with DPM-Solver in 25 steps.
   ddim-invert --method bdia digit.png -o digit.pt && ddim-generate --latents digit.pt -o back.png
-      exact inversion (BDIA): back.png is digit.png again; ab.pt also holds BDIA's second state.
+      exact inversion (BDIA): back.png is digit.png again (digit.pt also holds BDIA's second state).
   ddim-invert photos/ @more.txt --output-dir latents/ --batch-size 32 --shard 0/4 --resume
       every PNG and JPEG under photos/ and those listed in more.txt, one latents file each plus
       latents/manifest.jsonl; this process takes shard 0 of 4 and skips what is already done.
