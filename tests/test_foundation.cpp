@@ -236,5 +236,12 @@ TEST(TensorFiles, CraftedFilesAreRefused) {
   }
   expect_refused(zip, "past the end of the file's data", "entry size");
   expect_refused("not a tensor file at all", "neither", "text");
+  // Found by fuzz_latents: well-formed zips whose pickle gives LibTorch's unpickler a memo index of
+  // 1.8e9 (a 29 GB table) or a 4 GB string length.
+  const std::filesystem::path data = std::filesystem::path(DDIM_TEST_DATA_DIR) / "latents";
+  EXPECT_NE(load_error(data / "unpickler_claims_29gb.pt").find("memo index 1819239168"), std::string::npos)
+      << load_error(data / "unpickler_claims_29gb.pt");
+  EXPECT_NE(load_error(data / "unpickler_claims_4gb.pt").find("past the end of data.pkl"), std::string::npos)
+      << load_error(data / "unpickler_claims_4gb.pt");
   for (const auto& p : {good_st, good_pt, bad}) std::filesystem::remove(p);
 }

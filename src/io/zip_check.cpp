@@ -1,5 +1,6 @@
 #include "io/zip_check.h"
 
+#include <algorithm>
 #include <cstdint>
 
 #include "ddim/errors.h"
@@ -20,6 +21,149 @@ constexpr uint32_t kEndOfCentralDirectory = 0x06054b50;
 constexpr uint32_t kZip64End = 0x06064b50;
 constexpr uint32_t kZip64Locator = 0x07064b50;
 constexpr uint32_t kMax32 = 0xFFFFFFFF;
+
+// LibTorch's unpickler reserves whatever a length field or memo index says before reading: walk
+// the opcodes of the pickle in bytes[begin, begin + size) and refuse any argument that runs past
+// its end, a memo index beyond the next one, and any opcode that is not pickle's. Opcodes and their arguments as
+// Python's pickletools lists them.
+template <class Fail>
+void check_pickle(const std::string& bytes, uint64_t begin, uint64_t size, const Fail& fail) {
+  const uint64_t end = begin + size;
+  uint64_t at = begin;
+  const auto need = [&](uint64_t n) {
+    if (end - at < n) fail("a pickle argument of " + std::to_string(n) + " bytes past the end of data.pkl");
+  };
+  // Memo indices: the unpickler sizes its memo table by the index it is given, and a pickler
+  // numbers its entries 0, 1, 2, ... (re-puts allowed): an index past the next one is refused.
+  uint64_t puts = 0;
+  const auto memo = [&](uint64_t index) {
+    if (index > puts)
+      fail("a pickle memo index " + std::to_string(index) + " after " + std::to_string(puts) + " entries");
+    puts = std::max(puts, index + 1);
+  };
+  const auto line = [&] {
+    const auto newline = bytes.find('\n', at);
+    if (newline == std::string::npos || newline >= end) fail("a pickle text argument without its newline");
+    at = newline + 1;
+  };
+  while (at < end) {
+    const auto op = static_cast<unsigned char>(bytes[at++]);
+    switch (op) {
+      case '.':  // STOP
+        return;
+      case '(':
+      case '0':
+      case '1':
+      case '2':
+      case 'N':
+      case 'R':
+      case 'a':
+      case 'b':
+      case 'd':
+      case '}':
+      case 'e':
+      case 'l':
+      case ']':
+      case 'o':
+      case 's':
+      case 't':
+      case ')':
+      case 'u':
+      case 'Q':
+      case 0x81:
+      case 0x85:
+      case 0x86:
+      case 0x87:
+      case 0x88:
+      case 0x89:
+      case 0x8f:
+      case 0x90:
+      case 0x91:
+      case 0x92:
+      case 0x93:
+      case 0x97:
+      case 0x98:
+        break;
+      case 'q':  // BINPUT
+        need(1), memo(le(bytes, at, 1)), at += 1;
+        break;
+      case 'r':  // LONG_BINPUT
+        need(4), memo(le(bytes, at, 4)), at += 4;
+        break;
+      case 0x94:  // MEMOIZE
+        memo(puts);
+        break;
+      case 'K':
+      case 'h':
+      case 0x80:
+      case 0x82:
+        need(1), at += 1;
+        break;
+      case 'M':
+      case 0x83:
+        need(2), at += 2;
+        break;
+      case 'J':
+      case 'j':
+      case 0x84:
+        need(4), at += 4;
+        break;
+      case 'G':
+      case 0x95:
+        need(8), at += 8;
+        break;
+      case 'U':
+      case 'C':
+      case 0x8c:
+      case 0x8a: {  // 1-byte length, then the bytes
+        need(1);
+        const uint64_t n = le(bytes, at, 1);
+        at += 1;
+        need(n), at += n;
+        break;
+      }
+      case 'T':
+      case 'B':
+      case 'X':
+      case 0x8b: {  // 4-byte length
+        need(4);
+        const uint64_t n = le(bytes, at, 4);
+        at += 4;
+        need(n), at += n;
+        break;
+      }
+      case 0x8d:
+      case 0x8e:
+      case 0x96: {  // 8-byte length
+        need(8);
+        const uint64_t n = le(bytes, at, 8);
+        at += 8;
+        need(n), at += n;
+        break;
+      }
+      case 'c':
+      case 'i':  // two text lines
+        line(), line();
+        break;
+      case 'I':
+      case 'L':
+      case 'F':
+      case 'S':
+      case 'V':
+      case 'P':
+      case 'p':
+      case 'g':
+        line();
+        break;
+      default:
+        fail("an unknown pickle opcode 0x" + [&] {
+          const char* hex = "0123456789abcdef";
+          return std::string{hex[op >> 4], hex[op & 15]};
+        }() + " in data.pkl");
+    }
+  }
+  fail("data.pkl without its STOP opcode");
+}
 
 }  // namespace
 
@@ -97,6 +241,10 @@ void check_zip_structure(const std::string& bytes, const std::string& path) {
     const uint64_t local_data = 30 + le(bytes, local + 26, 2) + le(bytes, local + 28, 2);
     if (cd_offset - local < local_data || cd_offset - local - local_data < compressed) {
       fail("an entry of " + std::to_string(compressed) + " bytes past the end of the file's data");
+    }
+    const std::string name = bytes.substr(at + 46, name_len);
+    if (name.size() >= 8 && name.compare(name.size() - 8, 8, "data.pkl") == 0) {
+      check_pickle(bytes, local + local_data, compressed, fail);
     }
     at += record;
   }
