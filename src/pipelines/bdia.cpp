@@ -4,12 +4,6 @@
 #include "pipelines/non_finite_watch.h"
 
 namespace ddim::detail {
-namespace {
-
-torch::Tensor eps(UNet& unet, const torch::Tensor& x, int64_t t) { return unet.forward(x, t).to(x.scalar_type()); }
-
-}  // namespace
-
 torch::Tensor BDIA::increment(const DDIMTransfers& ddim, int64_t k, const torch::Tensor& z,
                               const torch::Tensor& m) const {
   // Computed the same way in both directions, so that sampling subtracts what inversion added.
@@ -25,7 +19,7 @@ Inversion BDIA::invert(UNet& unet, const torch::Tensor& x0, int64_t steps, const
   Inversion result;
   // z_{k+1} is sampling's state after step k: z_n = x0, and z_{n-1} by DDIM inversion of the last step.
   torch::Tensor later = x0;
-  torch::Tensor z = ddim.down(n - 1).undo(x0, eps(unet, x0, ddim.timestep(n - 1)));
+  torch::Tensor z = ddim.down(n - 1).undo(x0, model_output(unet, x0, ddim.timestep(n - 1)));
   result.unet_calls = 1;
   watch.check(0, z);
   if (callback && !callback(1, static_cast<int>(n), z)) {
@@ -35,7 +29,7 @@ Inversion BDIA::invert(UNet& unet, const torch::Tensor& x0, int64_t steps, const
   for (int64_t k = n - 1; k >= 1; --k) {
     const int64_t t = ddim.timestep(k);
     timesteps.push_back(t);
-    const auto earlier = (later - increment(ddim, k, z, eps(unet, z, t))) / gamma_;
+    const auto earlier = (later - increment(ddim, k, z, model_output(unet, z, t))) / gamma_;
     later = z;
     z = earlier;
     ++result.unet_calls;
@@ -60,7 +54,7 @@ LoopResult BDIA::generate(UNet& unet, const NamedTensors& state, int64_t steps, 
   if (state.count("bdia_next")) {
     z = state.at("bdia_next");
   } else {
-    z = ddim.down(0).apply(earlier, eps(unet, earlier, ddim.timestep(0)));
+    z = ddim.down(0).apply(earlier, model_output(unet, earlier, ddim.timestep(0)));
     result.unet_calls = 1;
   }
   result.steps_done = 1;
@@ -72,7 +66,7 @@ LoopResult BDIA::generate(UNet& unet, const NamedTensors& state, int64_t steps, 
   for (int64_t k = 1; k < n; ++k) {
     const int64_t t = ddim.timestep(k);
     timesteps.push_back(t);
-    const auto later = earlier * gamma_ + increment(ddim, k, z, eps(unet, z, t));
+    const auto later = earlier * gamma_ + increment(ddim, k, z, model_output(unet, z, t));
     earlier = z;
     z = later;
     ++result.unet_calls;

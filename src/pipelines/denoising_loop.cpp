@@ -17,8 +17,7 @@ LoopResult denoising_loop(Scheduler& scheduler, UNet& unet, torch::Tensor sample
   NonFiniteWatch watch(sample.device());
   for (int i = 0; i < total; ++i) {
     const auto model_input = scheduler.scale_model_input(sample, ts[i]);
-    const auto model_output = unet.forward(model_input, ts[i]).to(sample.scalar_type());
-    sample = scheduler.step(model_output, ts[i], sample, step_options).prev_sample;
+    sample = scheduler.step(model_output(unet, model_input, ts[i]), ts[i], sample, step_options).prev_sample;
     watch.check(i, sample);
     result.steps_done = i + 1;
     ++result.unet_calls;
@@ -30,6 +29,10 @@ LoopResult denoising_loop(Scheduler& scheduler, UNet& unet, torch::Tensor sample
   watch.raise_if_seen(std::vector<int64_t>(ts, ts + total));
   result.sample = sample;
   return result;
+}
+
+torch::Tensor model_output(UNet& unet, const torch::Tensor& sample, int64_t timestep) {
+  return unet.forward(sample, timestep).to(sample.scalar_type());
 }
 
 torch::ScalarType latent_dtype(const UNet& unet) { return torch::promote_types(torch::kFloat32, unet.dtype()); }

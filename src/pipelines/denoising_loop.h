@@ -23,6 +23,9 @@ struct LoopResult {
 // The dtype of latents and samples for this UNet: float32, or the UNet's dtype when that is wider.
 torch::ScalarType latent_dtype(const UNet& unet);
 
+// The UNet's output at (sample, timestep), cast to the sample's dtype: what every loop steps with.
+torch::Tensor model_output(UNet& unet, const torch::Tensor& sample, int64_t timestep);
+
 // Throws SchedulerError naming the first step whose sample is not finite (checked on the device,
 // read once after the loop).
 LoopResult denoising_loop(Scheduler& scheduler, UNet& unet, torch::Tensor sample, int64_t num_inference_steps,

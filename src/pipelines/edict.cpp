@@ -3,12 +3,6 @@
 #include "pipelines/non_finite_watch.h"
 
 namespace ddim::detail {
-namespace {
-
-torch::Tensor eps(UNet& unet, const torch::Tensor& x, int64_t t) { return unet.forward(x, t).to(x.scalar_type()); }
-
-}  // namespace
-
 Inversion EDICT::invert(UNet& unet, const torch::Tensor& x0, int64_t steps, const StepCallback& callback) const {
   const DDIMTransfers ddim(scheduler_, steps);
   const int total = static_cast<int>(ddim.size());
@@ -22,8 +16,8 @@ Inversion EDICT::invert(UNet& unet, const torch::Tensor& x0, int64_t steps, cons
     timesteps.push_back(t);
     const auto y_i = (y - x * (1 - p_)) / p_;
     const auto x_i = (x - y_i * (1 - p_)) / p_;
-    y = a.undo(y_i, eps(unet, x_i, t));
-    x = a.undo(x_i, eps(unet, y, t));
+    y = a.undo(y_i, model_output(unet, x_i, t));
+    x = a.undo(x_i, model_output(unet, y, t));
     result.unet_calls += 2;
     watch.check(static_cast<int64_t>(timesteps.size()) - 1, x + y);
     if (callback && !callback(static_cast<int>(timesteps.size()), total, x)) {
@@ -48,8 +42,8 @@ LoopResult EDICT::generate(UNet& unet, const NamedTensors& state, int64_t steps,
     const auto& a = ddim.down(k);
     const int64_t t = ddim.timestep(k);
     timesteps.push_back(t);
-    const auto x_i = a.apply(x, eps(unet, y, t));
-    const auto y_i = a.apply(y, eps(unet, x_i, t));
+    const auto x_i = a.apply(x, model_output(unet, y, t));
+    const auto y_i = a.apply(y, model_output(unet, x_i, t));
     x = x_i * p_ + y_i * (1 - p_);
     y = y_i * p_ + x * (1 - p_);
     result.unet_calls += 2;

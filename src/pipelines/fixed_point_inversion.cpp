@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "pipelines/denoising_loop.h"
 #include "pipelines/non_finite_watch.h"
 
 namespace ddim::detail {
@@ -31,7 +32,7 @@ Inversion FixedPointInversion::invert(UNet& unet, const torch::Tensor& x0, int64
     const auto before = scheduler->clone();
     const auto model = [&](const torch::Tensor& at) {
       ++result.unet_calls;
-      return unet.forward(scheduler->scale_model_input(at, t), t).to(x.scalar_type());
+      return model_output(unet, scheduler->scale_model_input(at, t), t);
     };
     auto next = scheduler->step(model(x), t, x).prev_sample;
     for (int64_t j = 0; j < iterations_; ++j) {
