@@ -142,6 +142,25 @@ std::string load_error(const std::filesystem::path& path) {
 
 }  // namespace
 
+// FIPS 180-2's SHA-256 examples (appendix B): one block, two blocks (the 56-byte message whose
+// padding needs a second block), and a million 'a's; a file hashes as its bytes do, across the
+// 1 MiB pieces it is read in.
+TEST(Sha256, StandardExamplesAndFiles) {
+  EXPECT_EQ(ddim::sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(ddim::sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  EXPECT_EQ(ddim::sha256_hex(std::string(1000000, 'a')),
+            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  EXPECT_EQ(ddim::sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  const auto path = std::filesystem::temp_directory_path() / "ddim_test_sha256.bin";
+  std::string bytes;
+  for (uint32_t i = 0; i < 2500000; ++i) bytes += static_cast<char>((i * 7919u) % 251u);
+  ddim::write_file_atomically(path, bytes);
+  EXPECT_EQ(ddim::file_sha256(path), ddim::sha256_hex(bytes));
+  std::filesystem::remove(path);
+  EXPECT_THROW(ddim::file_sha256(path), ddim::IOError);
+}
+
 TEST(TensorFiles, BothFormatsRoundTrip) {
   const auto dir = std::filesystem::temp_directory_path();
   const auto x = torch::randn({2, 3, 4, 5});

@@ -5,6 +5,7 @@
 #include <ddim/export.h>
 #include <ddim/io/files.h>
 #include <ddim/io/image.h>
+#include <ddim/io/sha256.h>
 #include <ddim/io/tensor_file.h>
 #include <ddim/models/aot_inductor_unet.h>
 #include <ddim/models/torchscript_unet.h>
