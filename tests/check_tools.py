@@ -5,6 +5,7 @@ stderr, no output left behind).
 
     check_tools.py BIN_DIR TINY_FIXTURE_DIR
 """
+import hashlib
 import json
 import os
 import shutil
@@ -64,8 +65,40 @@ def main():
         check(grid.shape[:2] == (34, 34), f"grid of 3 images is 2x2 tiles of 16x16 with a 2-pixel gutter: {grid.shape}")
         check((grid[16:18] == 255).all() and (grid[:, 16:18] == 255).all() and (grid[18:, 18:] == 255).all(),
               "the gutters and the empty fourth cell are white")
+        check(json.load(open(os.path.join(w, "grid.png.json"))).get("grid_gap") == 2, "the grid's sidecar has its gap")
         first = np.asarray(Image.open(os.path.join(w, "img_00.png")).convert("RGB"))
         check(np.array_equal(grid[:16, :16], first), "the grid's first cell is the first image")
+
+        # Sidecars: the resolved scheduler config with every key diffusers' class has, the UNet file's
+        # SHA-256 (as hashlib computes it) and every option; --from-sidecar remakes an image byte for
+        # byte, from the middle of a batch, with eta > 0 (the batch's noise draws) and a --set.
+        from diffusers import DDIMInverseScheduler, DDIMScheduler
+        r = run([gen, "--model", model, "-n", "5", "--batch-size", "2", "--seed", "11", "--steps", "4", "--eta", "0.5",
+                 "--set", "timestep_spacing=trailing", "-o", "rep_%d.png", "-q"], w)
+        check(r.returncode == 0, f"generate for --from-sidecar: {r.stderr}")
+        side = json.load(open(os.path.join(w, "rep_3.png.json")))
+        package = open(os.path.join(model, "unet", "model.pt2"), "rb").read()
+        check(side.get("unet_sha256") == hashlib.sha256(package).hexdigest(), f"unet_sha256: {side.get('unet_sha256')}")
+        config = side.get("scheduler_config", {})
+        public = lambda cls: {k for k in cls().config if not k.startswith("_")}  # as save_pretrained writes
+        missing = public(DDIMScheduler) - set(config)
+        check(not missing and config.get("timestep_spacing") == "trailing", f"scheduler_config lacks {missing}: {config}")
+        check(side.get("batch") == 1 and side.get("index") == 3 and side.get("num_images") == 5 and
+              side.get("batch_size") == 2 and side.get("eta") == 0.5 and side.get("set") == {"timestep_spacing": "trailing"},
+              f"options: {side}")
+        r = run([gen, "--from-sidecar", "rep_3.png.json", "-o", "rep_again.png", "-q"], w)
+        if check(r.returncode == 0, f"--from-sidecar: {r.stderr}"):
+            check(open(os.path.join(w, "rep_again.png"), "rb").read() == open(os.path.join(w, "rep_3.png"), "rb").read(),
+                  "--from-sidecar made other bytes than the image")
+            again = json.load(open(os.path.join(w, "rep_again.png.json")))
+            check({k: v for k, v in again.items() if k != "from_sidecar"} == side and
+                  again.get("from_sidecar") == "rep_3.png.json", f"the remade image's sidecar: {again}")
+            check(sorted(f for f in os.listdir(w) if f.startswith("rep_")) ==
+                  sorted([f"rep_{i}.png" for i in range(5)] + [f"rep_{i}.png.json" for i in range(5)] +
+                         ["rep_again.png", "rep_again.png.json"]), "--from-sidecar writes one image")
+        side = json.load(open(os.path.join(w, "img_00.png.json")))
+        missing = public(DDIMScheduler) - set(side.get("scheduler_config", {}))
+        check(not missing, f"the parity run's sidecar lacks scheduler keys {missing}")
 
         # _<i> naming.
         r = run([gen, "--model", model, "-n", "2", "--steps", "3", "-o", "out.png", "-q"], w)
@@ -78,6 +111,13 @@ def main():
         lat = torch.load(os.path.join(w, "lat.pt"))
         check(tuple(lat.shape) == (1, 3, 16, 16) and lat.dtype == torch.float32, f"latents {lat.shape} {lat.dtype}")
         check(json.load(open(os.path.join(w, "back.png.json")))["psnr_db"] > 0, "reconstruction sidecar has PSNR")
+        for name in ("lat.pt.json", "back.png.json"):
+            side = json.load(open(os.path.join(w, name)))
+            inverse, forward = side.get("scheduler_config", {}), side.get("forward_scheduler_config", {})
+            check(inverse.get("_class_name") == "DDIMInverseScheduler" and not public(DDIMInverseScheduler) -
+                  set(inverse) and forward.get("_class_name") == "DDIMScheduler" and
+                  not public(DDIMScheduler) - set(forward), f"{name}: resolved scheduler configs {side}")
+            check(side.get("unet_sha256") == hashlib.sha256(package).hexdigest(), f"{name}: {side}")
         r = run([gen, "--model", model, "--latents", "lat.pt", "--steps", "10", "-o", "fromlat.png", "-q"], w)
         check(r.returncode == 0, f"generate --latents: {r.stderr}")
         a = np.asarray(Image.open(os.path.join(w, "fromlat.png")))
@@ -108,6 +148,10 @@ def main():
                 a = np.asarray(Image.open(os.path.join(w, f"m_{method}_gen.png")))
                 b = np.asarray(Image.open(os.path.join(w, f"m_{method}_back.png")))
                 check(np.array_equal(a, b), f"{method}: generate --latents differs from its --reconstruct")
+                r = run([gen, "--from-sidecar", f"m_{method}_gen.png.json", "-o", f"m_{method}_again.png", "-q"], w)
+                check(r.returncode == 0 and open(os.path.join(w, f"m_{method}_again.png"), "rb").read() ==
+                      open(os.path.join(w, f"m_{method}_gen.png"), "rb").read(),
+                      f"{method}: --from-sidecar of decoded latents: {r.stderr}")
 
         # Interpolation: frame 0 and the last frame are the decodes of the two latents.
         r = run([inv, "--model", model, "img_01.png", "-o", "lat1.pt", "--steps", "10", "-q"], w)
@@ -136,6 +180,10 @@ def main():
         liar = json.load(open(os.path.join(w, "m_edict.pt.json")))
         liar["method"] = {"name": "ddim"}
         json.dump(liar, open(os.path.join(w, "liar.pt.json"), "w"))
+        # A sidecar naming another UNet file than the one there now.
+        other = json.load(open(os.path.join(w, "rep_3.png.json")))
+        other["unet_sha256"] = "0" * 64
+        json.dump(other, open(os.path.join(w, "other_model.png.json"), "w"))
 
         # The bad-input battery.
         broken = os.path.join(w, "broken_model")
@@ -216,6 +264,14 @@ def main():
              "x29.png"),
             ("--frames 1", [gen, "--model", model, "--latents", "lat.pt", "--interpolate", "lat1.pt", "--frames", "1",
                             "-o", "x30.png"], "x30.png"),
+            ("--from-sidecar with --steps", [gen, "--from-sidecar", "rep_3.png.json", "--steps", "3", "-o", "x31.png"],
+             "x31.png"),
+            ("--from-sidecar of a grid", [gen, "--from-sidecar", "grid.png.json", "-o", "x32.png"], "x32.png"),
+            ("--from-sidecar of ddim-invert's", [gen, "--from-sidecar", "back.png.json", "-o", "x33.png"], "x33.png"),
+            ("--from-sidecar naming another UNet file", [gen, "--from-sidecar", "other_model.png.json", "-o", "x34.png"],
+             "x34.png"),
+            ("--from-sidecar of a non-JSON file", [gen, "--from-sidecar", "corrupt.png", "-o", "x35.png"], "x35.png"),
+            ("--from-sidecar of a missing file", [gen, "--from-sidecar", "nope.json", "-o", "x36.png"], "x36.png"),
         ]
         for name, cmd, out in cases:
             before = set(os.listdir(w))
@@ -235,6 +291,10 @@ def main():
             record = json.load(open(os.path.join(w, "fallback.png.json")))
             check(record.get("unet_format") == "torchscript" and record.get("unet_file") == "unet/model.pt",
                   f"fallback sidecar names the TorchScript file: {record}")
+            # Remade with the file that made it (the trace), with no fallback warning this time.
+            r = run([gen, "--from-sidecar", "fallback.png.json", "-o", "fallback_again.png", "-q"], w)
+            check(r.returncode == 0 and not r.stderr and open(os.path.join(w, "fallback_again.png"), "rb").read() ==
+                  open(os.path.join(w, "fallback.png"), "rb").read(), f"--from-sidecar of a TorchScript run: {r.stderr!r}")
         r = run([gen, "--model", model, "--steps", "2", "-o", "package.png", "-q"], w)
         record = json.load(open(os.path.join(w, "package.png.json"))) if r.returncode == 0 else {}
         check(record.get("unet_format") == "aoti" and record.get("unet_file") == "unet/model.pt2",

@@ -376,12 +376,14 @@ nlohmann::json base_record(const std::string& tool, const std::filesystem::path&
                            const UNet& unet) {
   // Which file ran: the compiled package and the trace agree to about 1e-6 per call, not bit for bit.
   const bool package = dynamic_cast<const AOTInductorUNet*>(&unet) != nullptr;
+  const std::string file = package ? "unet/model.pt2" : "unet/model.pt";
   return {{"tool", tool},
           {"ddim_version", ddim::version()},
           {"libtorch", TORCH_VERSION},
           {"model", std::filesystem::absolute(model).string()},
-          {"unet_file", package ? "unet/model.pt2" : "unet/model.pt"},
+          {"unet_file", file},
           {"unet_format", package ? "aoti" : "torchscript"},
+          {"unet_sha256", file_sha256(model / file)},
           {"device", device},
           {"dtype", dtype_name(unet.dtype())}};
 }

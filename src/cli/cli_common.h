@@ -96,8 +96,8 @@ void check_memory(int64_t images, const UNetConfig& config, const std::string& f
 
 // Writes <output>.json beside an output.
 void write_sidecar(const std::filesystem::path& output, const nlohmann::json& record);
-// The fields every sidecar starts with: tool, versions, model folder, which UNet file ran and in
-// which format, device, dtype.
+// The fields every sidecar starts with: tool, versions, model folder, which UNet file ran, in
+// which format and with which SHA-256, device, dtype.
 nlohmann::json base_record(const std::string& tool, const std::filesystem::path& model, const std::string& device,
                            const UNet& unet);
 

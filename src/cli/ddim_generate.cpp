@@ -18,7 +18,70 @@ Examples:
       4 images img_000.png ... img_003.png from an exported model, 100 steps, half DDPM noise.
   ddim-generate --latents a.pt --interpolate b.pt --frames 8 -o 'f_%d.png' --grid strip.png
       8 frames from a.pt's image to b.pt's (latents from ddim-invert: decoded with their method).
+  ddim-generate --from-sidecar img_007.png.json -o again.png
+      img_007.png made again, byte for byte, from the options its sidecar records.
 )";
+
+// The flags a sidecar's record replaces under --from-sidecar.
+constexpr const char* kRecordedFlags[] = {
+    "--steps",       "--eta",    "--seed",  "--num-images", "--batch-size", "--grid",  "--grid-gap", "--latents",
+    "--interpolate", "--frames", "--model", "--dtype",      "--set",        "--shard", "--shards",   "--resume"};
+
+// --from-sidecar: one image's sidecar, read and checked; its fields replace the command line's.
+struct Recorded {
+  nlohmann::json record;
+  std::string source;  // "--from-sidecar <path>", for messages
+
+  const nlohmann::json& at(const char* key) const {
+    if (!record.contains(key)) throw ddim::UsageError(source + " has no \"" + key + "\"");
+    return record[key];
+  }
+  int64_t integer(const char* key) const {
+    const auto& value = at(key);
+    if (!value.is_number_integer() || (value.is_number_unsigned() && value.get<uint64_t>() > INT64_MAX)) {
+      throw ddim::UsageError(source + ": \"" + key + "\" is " + value.dump() + ", not an integer");
+    }
+    return value.get<int64_t>();
+  }
+  std::string text(const char* key) const {
+    const auto& value = at(key);
+    if (!value.is_string()) throw ddim::UsageError(source + ": \"" + key + "\" is " + value.dump() + ", not a string");
+    return value.get<std::string>();
+  }
+  // A path, or "" where the record has null.
+  std::string optional_text(const char* key) const { return at(key).is_null() ? "" : text(key); }
+};
+
+Recorded read_recorded(const std::string& path) {
+  Recorded recorded{nlohmann::json::parse(ddim::read_file(path), nullptr, /*allow_exceptions=*/false),
+                    "--from-sidecar " + path};
+  if (!recorded.record.is_object()) throw ddim::UsageError(recorded.source + " is not a JSON object");
+  const auto tool = recorded.text("tool");
+  if (tool != "ddim-generate") {
+    throw ddim::UsageError(recorded.source + " was written by " + tool + "; only ddim-generate's images are remade");
+  }
+  if (!recorded.record.contains("index")) {
+    throw ddim::UsageError(recorded.source + " is a grid's sidecar; give the sidecar of one of its images");
+  }
+  return recorded;
+}
+
+// The UNet file the record names (its format decides the backend, as load_unet chose when the image
+// was made), refused when its SHA-256 is not the recorded one: another file gives other pixels.
+std::shared_ptr<ddim::UNet> recorded_unet(const Recorded& recorded, const std::filesystem::path& model,
+                                          torch::Device device, torch::ScalarType dtype) {
+  const auto format = recorded.text("unet_format");
+  const auto file = model / recorded.text("unet_file");
+  const auto expected = recorded.text("unet_sha256");
+  const auto found = ddim::file_sha256(file);
+  if (found != expected) {
+    throw ddim::UsageError(recorded.source + ": " + file.string() + " has SHA-256 " + found +
+                           ", the image was made by " + expected + " (another model file)");
+  }
+  if (format == "aoti") return std::make_shared<ddim::AOTInductorUNet>(model, device, dtype);
+  if (format == "torchscript") return std::make_shared<ddim::TorchScriptUNet>(model, device, dtype);
+  throw ddim::UsageError(recorded.source + ": unknown unet_format \"" + format + "\"");
+}
 
 }  // namespace
 
@@ -59,6 +122,10 @@ int main(int argc, char** argv) {
   app.add_option("--frames", frames, "with --interpolate: frames, the first A's image and the last this file's")
       ->check(ddim::cli::at_least(2))
       ->capture_default_str();
+  std::string from_sidecar;
+  app.add_option("--from-sidecar", from_sidecar,
+                 "make one image again, byte for byte, from its sidecar (IMG.png.json): its model file (checked by "
+                 "SHA-256), scheduler config and options; only -o, --device and --quiet go with it");
   ddim::cli::ScaleFlags scale;
   ddim::cli::add_scale_flags(app, scale, "");
   ddim::cli::CommonFlags common;
@@ -68,7 +135,49 @@ int main(int argc, char** argv) {
   return ddim::cli::run_tool("ddim-generate", [&] {
     ddim::cli::install_interrupt_handler();
     ddim::cli::check_output_pattern(output);
+    std::optional<Recorded> recorded;
+    int64_t recorded_index = 0;
+    if (!from_sidecar.empty()) {
+      for (const char* flag : kRecordedFlags) {
+        if (app.count(flag)) {
+          throw ddim::UsageError(std::string(flag) +
+                                 " with --from-sidecar: the sidecar gives every option but -o, "
+                                 "--device and --quiet");
+        }
+      }
+      recorded = read_recorded(from_sidecar);
+      common.model = recorded->text("model");
+      common.dtype = recorded->text("dtype");
+      if (!app.count("--device")) common.device = recorded->text("device");
+      steps = recorded->integer("steps");
+      const auto& eta_value = recorded->at("eta");
+      if (!eta_value.is_number()) throw ddim::UsageError(recorded->source + ": \"eta\" is " + eta_value.dump());
+      eta = eta_value.get<double>();
+      const auto& seed_value = recorded->at("seed");
+      if (!seed_value.is_number_unsigned()) {
+        throw ddim::UsageError(recorded->source + ": \"seed\" is " + seed_value.dump() + ", not a seed");
+      }
+      seed_text = std::to_string(seed_value.get<uint64_t>());
+      num_images = recorded->integer("num_images");
+      batch_size = recorded->integer("batch_size");
+      latents_path = recorded->optional_text("latents");
+      if (recorded->record.contains("interpolate")) {
+        interpolate_path = recorded->text("interpolate");
+        frames = recorded->integer("frames");
+      }
+      const auto& set = recorded->at("set");
+      if (!set.is_object()) throw ddim::UsageError(recorded->source + ": \"set\" is " + set.dump());
+      for (const auto& [key, value] : set.items()) common.sets.push_back(key + "=" + value.dump());
+      recorded_index = recorded->integer("index");
+      if (num_images < 1 || batch_size < 1 || recorded_index < 0 || recorded_index >= num_images ||
+          recorded->integer("batch") != recorded_index / batch_size) {
+        throw ddim::UsageError(recorded->source + ": image " + std::to_string(recorded_index) + " of batch " +
+                               recorded->at("batch").dump() + " does not fit " + std::to_string(num_images) +
+                               " images in batches of " + std::to_string(batch_size));
+      }
+    }
     const auto shard = scale.parsed();
+    const bool steps_given = app.count("--steps") > 0 || recorded.has_value();
     if (shard.count > 1 && !grid.empty()) throw ddim::UsageError("--grid needs every image; not with --shard");
     const uint64_t seed = seed_text.empty() ? ddim::random_seed() : ddim::cli::parse_seed(seed_text);
     const auto model = ddim::cli::resolve_model(common.model, argv[0]);
@@ -99,7 +208,7 @@ int main(int argc, char** argv) {
     };
     if (!latents_path.empty()) {
       latents = load(latents_path, "--latents");
-      method = ddim::cli::latents_method(latents_path, *latents, app.count("--steps") ? nullptr : &steps);
+      method = ddim::cli::latents_method(latents_path, *latents, steps_given ? nullptr : &steps);
       if (latents->count("num_inference_steps") && latents->at("num_inference_steps").item<int64_t>() != steps) {
         throw ddim::UsageError("--steps " + std::to_string(steps) + ": --latents " + latents_path + " were made in " +
                                std::to_string(latents->at("num_inference_steps").item<int64_t>()) +
@@ -110,7 +219,7 @@ int main(int argc, char** argv) {
       auto other = load(interpolate_path, "--interpolate");
       int64_t other_steps = steps;
       const auto other_method =
-          ddim::cli::latents_method(interpolate_path, other, app.count("--steps") ? nullptr : &other_steps);
+          ddim::cli::latents_method(interpolate_path, other, steps_given ? nullptr : &other_steps);
       if (ddim::cli::method_record(other_method) != ddim::cli::method_record(method) || other_steps != steps) {
         throw ddim::UsageError("--latents " + latents_path + " (" + ddim::cli::method_record(method).dump() + ", " +
                                std::to_string(steps) + " steps) and --interpolate " + interpolate_path + " (" +
@@ -148,6 +257,11 @@ int main(int argc, char** argv) {
       }
       num_images = held;
     }
+    if (recorded && recorded->at("method") != ddim::cli::method_record(method)) {
+      throw ddim::UsageError(recorded->source + " names --method " + recorded->at("method").dump() +
+                             ", but --latents " + latents_path + " now reads as " +
+                             ddim::cli::method_record(method).dump());
+    }
     // DDIM sampling (eta, seeds) for DDIM latents and noise; the other methods' forward partners.
     const bool ddim_sampling =
         method.kind == ddim::InversionMethod::Kind::kDDIM ||
@@ -170,7 +284,8 @@ int main(int argc, char** argv) {
                              " images: at most 4096 (a grid is held whole)");
     }
     const auto overrides = ddim::cli::parse_overrides(common.sets);
-    const auto config = ddim::read_scheduler_config(model);
+    // The scheduler config as the sidecar recorded it (the model folder's may have changed since).
+    const auto config = recorded ? recorded->at("scheduler_config").dump() : ddim::read_scheduler_config(model);
     const auto scheduler = ddim::scheduler_from_config_as<ddim::DDIMScheduler>(config, overrides);
     // Latents from ddim-invert decode with this run's scheduler config: say so when theirs differed.
     for (const auto& path : {latents_path, interpolate_path}) {
@@ -189,7 +304,8 @@ int main(int argc, char** argv) {
       inverse = ddim::scheduler_from_config(config, ddim::inverse_class_name(method.scheduler_pair()), overrides);
       forward = ddim::scheduler_from_config(config, ddim::forward_class_name(method.scheduler_pair()), overrides);
     }
-    std::shared_ptr<ddim::UNet> unet = ddim::load_unet(model, device, dtype);
+    std::shared_ptr<ddim::UNet> unet =
+        recorded ? recorded_unet(*recorded, model, device, dtype) : ddim::load_unet(model, device, dtype);
     // Before any tensor is made: a batch that cannot fit is refused now.
     ddim::cli::check_memory(batch_size, unet->config(), "--batch-size");
     if (latents) {  // before any pipeline is built (and warns)
@@ -202,8 +318,13 @@ int main(int argc, char** argv) {
       }
     }
     // The first and last names of this run: folders, and targets that are not regular files.
-    ddim::cli::check_writable(
-        {ddim::cli::output_name(output, 0, num_images), ddim::cli::output_name(output, num_images - 1, num_images)});
+    // --from-sidecar makes one image, named by -o alone, in the batch it was made in.
+    const auto name_of = [&](int64_t index) {
+      return recorded ? ddim::cli::output_name(output, 0, 1) : ddim::cli::output_name(output, index, num_images);
+    };
+    ddim::cli::check_writable({name_of(0), name_of(num_images - 1)});
+    // The batches this process runs: its shard's, or under --from-sidecar the recorded image's one.
+    const auto mine = recorded ? ddim::cli::Shard{recorded_index / batch_size, batches} : shard;
     if (!grid.empty()) ddim::cli::check_writable({grid});
     ddim::DDIMPipeline pipe(unet, *scheduler);
 
@@ -224,6 +345,7 @@ int main(int argc, char** argv) {
       record["frames"] = frames;
     }
     const nlohmann::json run_options = record;
+    if (recorded) record["from_sidecar"] = from_sidecar;
 
     std::vector<torch::Tensor> grid_images;  // uint8, only with --grid
     ddim::BatchedGenerateOptions options;
@@ -233,8 +355,8 @@ int main(int argc, char** argv) {
     options.num_inference_steps = steps;
     options.eta = eta;
     if (latents) options.latents = latents->at("latents");
-    options.shard_index = shard.index;
-    options.shard_count = shard.count;
+    options.shard_index = mine.index;
+    options.shard_count = mine.count;
     if (scale.resume) {
       options.skip = [&](int64_t k) {
         const int64_t first = k * batch_size, count = std::min(batch_size, num_images - first);
@@ -251,7 +373,7 @@ int main(int argc, char** argv) {
         return true;
       };
     }
-    const int64_t my_batches = (batches - shard.index + shard.count - 1) / shard.count;
+    const int64_t my_batches = (batches - mine.index + mine.count - 1) / mine.count;
     ddim::cli::Progress progress("ddim-generate", common.quiet);
     progress.plan_batches(my_batches, std::min(num_images, my_batches * batch_size));
     options.callback = progress.callback();
@@ -260,12 +382,14 @@ int main(int argc, char** argv) {
                 << " in " << batches << " batch" << (batches == 1 ? "" : "es") << " of " << batch_size;
       if (shard.count > 1)
         std::cerr << ", shard " << shard.index << "/" << shard.count << " (" << my_batches << " batches)";
+      if (recorded) std::cerr << "; making image " << recorded_index << " (batch " << mine.index << ") again";
       std::cerr << "\n";
     }
     const auto emit = [&](int64_t k, int64_t first, const torch::Tensor& images) {
       const int64_t count = images.size(0);
       for (int64_t j = 0; j < count; ++j) {
-        const auto name = ddim::cli::output_name(output, first + j, num_images);
+        if (recorded && first + j != recorded_index) continue;
+        const auto name = name_of(first + j);
         ddim::cli::check_writable({name});
         ddim::write_png(name, images[j]);
         record["batch"] = k;
@@ -289,7 +413,7 @@ int main(int argc, char** argv) {
       ddim::InvertOptions decode;
       decode.num_inference_steps = steps;
       decode.callback = options.callback;
-      for (int64_t k = shard.index; k < batches; k += shard.count) {
+      for (int64_t k = mine.index; k < batches; k += mine.count) {
         const int64_t first = k * batch_size, count = std::min(batch_size, num_images - first);
         if (options.skip && options.skip(k)) {
           ++run.batches_skipped;
@@ -325,6 +449,7 @@ int main(int argc, char** argv) {
       record.erase("index");
       record.erase("batch");
       record.erase("frame_weight");
+      record["grid_gap"] = grid_gap;
       ddim::cli::write_sidecar(grid, record);
       if (!common.quiet) std::cout << grid << "\n";
     }

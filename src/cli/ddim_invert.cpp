@@ -240,6 +240,13 @@ int main(int argc, char** argv) {
         method.kind == ddim::InversionMethod::Kind::kEDICT || method.kind == ddim::InversionMethod::Kind::kBDIA
             ? forward->class_name()
             : inverse->class_name();
+
+    // The resolved configs, every key: the scheduler above and, where the round trip samples with
+    // another (--reconstruct, and ddim-generate on these latents), its forward partner.
+    const bool exact =
+        method.kind == ddim::InversionMethod::Kind::kEDICT || method.kind == ddim::InversionMethod::Kind::kBDIA;
+    record["scheduler_config"] = nlohmann::json::parse((exact ? *forward : *inverse).config_json(), nullptr, false);
+    if (!exact) record["forward_scheduler_config"] = nlohmann::json::parse(forward->config_json(), nullptr, false);
     record["set"] = ddim::cli::overrides_record(overrides);
     record["steps"] = steps;
     record["resize"] = resize;
