@@ -1,13 +1,20 @@
 #!/usr/bin/env python3
-"""Score digits the embedded model draws, next to the same score for real held-out digits.
+"""Score digits the embedded model draws, next to the same scores for real held-out digits.
 
-    .venv/bin/python scripts/eval_digits.py [--model models/digits] [--n 200] [--steps 50] [--seed 0] [--grid grid.png]
+    .venv/bin/python scripts/eval_digits.py [--model models/digits] [--n 200] [--steps 50] [--seed 0]
+                                            [--set KEY=VALUE ...] [--grid grid.png]
 
-A classifier (scikit-learn's SVC with probabilities) is trained on the training split of the
-8x8 digits (the split scripts/train_digits.py uses). Samples from build/bin/ddim-generate, downscaled
-from 32x32 to 8x8 (area averaging), are scored by the share the classifier calls with confidence
->= 0.9 and by how many of the 10 classes they cover; the held-out real digits, upscaled and
-downscaled the same way, are scored alike.
+Samples come from build/bin/ddim-generate (one batch of n) and are downscaled from 32x32 to 8x8
+(area averaging), as load_digits' data. The held-out real digits (the split
+scripts/train_digits.py uses), upscaled and downscaled the same way, are scored alike. Two scores:
+
+- confident share: a classifier (scikit-learn's SVC with probabilities) trained on the training
+  split calls the digit with confidence >= 0.9; and how many of the 10 classes those cover.
+- Frechet distance (as FID, on other features): the Gaussians fitted to the PCA features
+  (--components, fitted on the training split) of the digits and of the training split,
+  |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)). The held-out real digits' distance is its
+  floor: what a perfect model's n samples would score (the first n of them, as the distance grows
+  as n shrinks).
 """
 import argparse
 import json
@@ -17,9 +24,11 @@ import sys
 import tempfile
 
 import numpy as np
+import scipy.linalg
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from sklearn.decomposition import PCA
 from sklearn.svm import SVC
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -39,6 +48,24 @@ def score(clf, x32):
     return float(confident.mean()), len(classes)
 
 
+def frechet_distance(a, b):
+    """Frechet distance between Gaussians fitted to the rows of a and of b."""
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = scipy.linalg.sqrtm(cov_a @ cov_b)
+    if np.iscomplexobj(root):
+        root = root.real  # rounding leaves tiny imaginary parts
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root))
+
+
+def sample(args, tmp, n, pattern, extra=()):
+    command = [args.bin, "--model", args.model, "-n", str(n), "--batch-size", str(n), "--seed", str(args.seed),
+               "--steps", str(args.steps), "-o", os.path.join(tmp, pattern), "-q", "--device", "cpu", *extra]
+    for setting in args.set:
+        command += ["--set", setting]
+    subprocess.run(command, check=True)
+
+
 def main():
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -47,30 +74,39 @@ def main():
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="passed on to ddim-generate (a scheduler config override; repeatable)")
+    parser.add_argument("--components", type=int, default=16, help="PCA features for the Frechet distance")
     parser.add_argument("--grid", default="", help="also save a grid of the first 64 samples")
     args = parser.parse_args()
-
     (train_x, train_y), (held_x, _) = digits_dataset(0)
-    clf = SVC(probability=True, random_state=0).fit(to_features(train_x), train_y.numpy())
+    if not 2 <= args.n <= len(held_x):
+        parser.error(f"--n must be in [2, {len(held_x)}] (the held-out digits are the Frechet distance's floor)")
+
+    train_features = to_features(train_x)
+    clf = SVC(probability=True, random_state=0).fit(train_features, train_y.numpy())
+    pca = PCA(n_components=args.components, random_state=0).fit(train_features)
+    reference = pca.transform(train_features)
 
     with tempfile.TemporaryDirectory() as tmp:
         # One batch of n, as these scores were first measured (a run in batches draws other samples).
-        subprocess.run([args.bin, "--model", args.model, "-n", str(args.n), "--batch-size", str(args.n),
-                        "--seed", str(args.seed), "--steps",
-                        str(args.steps), "-o", os.path.join(tmp, "s_%04d.png"), "-q", "--device", "cpu"], check=True)
+        sample(args, tmp, args.n, "s_%04d.png")
         imgs = [np.asarray(Image.open(os.path.join(tmp, f"s_{i:04d}.png")).convert("L"), dtype=np.float32) / 255
                 for i in range(args.n)]
         if args.grid:
-            subprocess.run([args.bin, "--model", args.model, "-n", "64", "--batch-size", "64",
-                            "--seed", str(args.seed), "--steps",
-                            str(args.steps), "-o", os.path.join(tmp, "g_%02d.png"), "--grid", args.grid, "-q",
-                            "--device", "cpu"], check=True)
+            sample(args, tmp, 64, "g_%02d.png", ["--grid", os.path.abspath(args.grid)])
     samples = torch.tensor(np.stack(imgs)).unsqueeze(1) * 2 - 1
+    real = held_x[:args.n]
     gen_share, gen_classes = score(clf, samples)
     real_share, real_classes = score(clf, held_x)
-    result = {"samples": args.n, "steps": args.steps, "seed": args.seed,
-              "generated": {"confident_share": round(gen_share, 3), "classes": gen_classes},
-              "real_held_out": {"confident_share": round(real_share, 3), "classes": real_classes, "n": len(held_x)}}
+    gen_fd = frechet_distance(pca.transform(to_features(samples)), reference)
+    real_fd = frechet_distance(pca.transform(to_features(real)), reference)
+    result = {"samples": args.n, "steps": args.steps, "seed": args.seed, "set": args.set,
+              "generated": {"confident_share": round(gen_share, 3), "classes": gen_classes,
+                            "frechet_distance": round(gen_fd, 2)},
+              "real_held_out": {"confident_share": round(real_share, 3), "classes": real_classes, "n": len(held_x),
+                                "frechet_distance": round(real_fd, 2), "frechet_n": len(real)},
+              "frechet_ratio": round(gen_fd / real_fd, 2)}
     print(json.dumps(result, indent=2))
     return 0
 
