@@ -153,6 +153,20 @@ def main():
                       open(os.path.join(w, f"m_{method}_gen.png"), "rb").read(),
                       f"{method}: --from-sidecar of decoded latents: {r.stderr}")
 
+        # DPM-Solver's config holds -Infinity (lambda_min_clipped): its sidecars stay standard JSON
+        # (the value as the string "-Infinity"), and an image decoded from its latents is remade.
+        strict = lambda path: json.loads(open(path).read(), parse_constant=lambda c: check(False, f"{path}: {c}"))
+        r = run([inv, "--model", model, "img_00.png", "--scheduler", "dpmsolver", "--steps", "5", "-o", "dpm.pt", "-q"], w)
+        if check(r.returncode == 0, f"invert --scheduler dpmsolver: {r.stderr}"):
+            side = strict(os.path.join(w, "dpm.pt.json"))
+            check(side["scheduler_config"].get("lambda_min_clipped") == "-Infinity", f"dpm sidecar: {side}")
+            r = run([gen, "--model", model, "--latents", "dpm.pt", "-o", "dpm_gen.png", "-q"], w)
+            check(r.returncode == 0, f"decode dpm.pt: {r.stderr}")
+            strict(os.path.join(w, "dpm_gen.png.json"))
+            r = run([gen, "--from-sidecar", "dpm_gen.png.json", "-o", "dpm_again.png", "-q"], w)
+            check(r.returncode == 0 and open(os.path.join(w, "dpm_again.png"), "rb").read() ==
+                  open(os.path.join(w, "dpm_gen.png"), "rb").read(), f"--from-sidecar of DPM-Solver latents: {r.stderr}")
+
         # Interpolation: frame 0 and the last frame are the decodes of the two latents.
         r = run([inv, "--model", model, "img_01.png", "-o", "lat1.pt", "--steps", "10", "-q"], w)
         check(r.returncode == 0, f"invert img_01: {r.stderr}")

@@ -101,6 +101,12 @@ void write_sidecar(const std::filesystem::path& output, const nlohmann::json& re
 nlohmann::json base_record(const std::string& tool, const std::filesystem::path& model, const std::string& device,
                            const UNet& unet);
 
+// A scheduler config (config_json(): JSON as Python writes it, with Infinity, -Infinity and NaN
+// bare, as DPM-Solver's lambda_min_clipped default is) as a sidecar's JSON value: those numbers
+// become the strings "Infinity", "-Infinity" and "NaN". config_text is the inverse.
+nlohmann::json config_record(const std::string& config_json);
+std::string config_text(const nlohmann::json& record);
+
 // The sidecar's "method" object: {"name": "edict", "edict_p": 0.93}, fixed-point's scheduler pair,
 // iterations and tolerance, and back (UsageError naming `source` for anything unknown).
 nlohmann::json method_record(const InversionMethod& method);

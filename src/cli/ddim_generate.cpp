@@ -285,7 +285,8 @@ int main(int argc, char** argv) {
     }
     const auto overrides = ddim::cli::parse_overrides(common.sets);
     // The scheduler config as the sidecar recorded it (the model folder's may have changed since).
-    const auto config = recorded ? recorded->at("scheduler_config").dump() : ddim::read_scheduler_config(model);
+    const auto config =
+        recorded ? ddim::cli::config_text(recorded->at("scheduler_config")) : ddim::read_scheduler_config(model);
     const auto scheduler = ddim::scheduler_from_config_as<ddim::DDIMScheduler>(config, overrides);
     // Latents from ddim-invert decode with this run's scheduler config: say so when theirs differed.
     for (const auto& path : {latents_path, interpolate_path}) {
@@ -330,8 +331,7 @@ int main(int argc, char** argv) {
 
     // Everything an image depends on; --resume compares it with the sidecars found.
     auto record = ddim::cli::base_record("ddim-generate", model, device.str(), *unet);
-    record["scheduler_config"] =
-        nlohmann::json::parse((ddim_sampling ? *scheduler : *forward).config_json(), nullptr, false);
+    record["scheduler_config"] = ddim::cli::config_record((ddim_sampling ? *scheduler : *forward).config_json());
     record["set"] = ddim::cli::overrides_record(overrides);
     record["steps"] = steps;
     record["eta"] = eta;

@@ -245,8 +245,8 @@ int main(int argc, char** argv) {
     // another (--reconstruct, and ddim-generate on these latents), its forward partner.
     const bool exact =
         method.kind == ddim::InversionMethod::Kind::kEDICT || method.kind == ddim::InversionMethod::Kind::kBDIA;
-    record["scheduler_config"] = nlohmann::json::parse((exact ? *forward : *inverse).config_json(), nullptr, false);
-    if (!exact) record["forward_scheduler_config"] = nlohmann::json::parse(forward->config_json(), nullptr, false);
+    record["scheduler_config"] = ddim::cli::config_record((exact ? *forward : *inverse).config_json());
+    if (!exact) record["forward_scheduler_config"] = ddim::cli::config_record(forward->config_json());
     record["set"] = ddim::cli::overrides_record(overrides);
     record["steps"] = steps;
     record["resize"] = resize;
