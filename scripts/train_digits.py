@@ -1,29 +1,50 @@
 #!/usr/bin/env python3
 """Train the embedded default model: a small UNet2DModel with DDPMScheduler on scikit-learn's digits.
 
-    .venv/bin/python scripts/train_digits.py [--steps 2000] [--out build/digits-train] [--export models/digits]
+    .venv/bin/python scripts/train_digits.py [--arch base] [--steps 5000] [--out build/digits-train]
+                                             [--export models/digits]
 
 The 8x8 digits ship inside scikit-learn (no download). They are scaled to [-1, 1], upscaled to
 32x32 (bilinear) and the model learns to predict the noise (epsilon) of the DDPM forward process.
 The first 80% of a seeded shuffle is the training set; the rest is held out for
-scripts/eval_digits.py. Everything is seeded; on CPU the run is repeatable on the same machine.
-The trained weights (an exponential moving average) are saved as a diffusers pipeline folder and
+scripts/eval_digits.py. Training follows DDPM practice: AdamW with a linear learning-rate warm-up
+and a cosine decay to zero, gradient clipping, an exponential moving average (EMA) of the weights
+(its decay ramps up as (1 + s) / (10 + s) to --ema-decay), and, with --shift S, each training digit
+moved by a random whole number of pixels in [-S, S] along each axis (the background filling in).
+Everything is seeded; on CPU the run is repeatable on the same machine. The EMA weights are saved
+as a diffusers pipeline folder (also every --checkpoint-every steps, to OUT/checkpoint) and
 exported with scripts/export_unet.py into the model folder.
 """
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler, UNet2DModel
 from sklearn.datasets import load_digits
 
 SIZE = 32
+
+# The candidate architectures compared per training minute (models/README.md has the figures).
+# Each has attention at its lowest resolution (8x8) only.
+ARCHITECTURES = {
+    # The first embedded model's: 1.1 M parameters.
+    "base": dict(block_out_channels=(32, 64, 64), layers_per_block=1),
+    # 1.5 times the channels at 8x8, where a convolution costs a sixteenth of one at 32x32: 1.9 M.
+    "wide": dict(block_out_channels=(32, 64, 96), layers_per_block=1),
+    # Two ResNet blocks per level: 1.6 M, about 1.6 times the compute per step.
+    "deep": dict(block_out_channels=(32, 64, 64), layers_per_block=2),
+}
+
+
+# The sampling settings the model folder's scheduler config carries: they change nothing in training
+# (add_noise reads neither), and were chosen with scripts/eval_digits.py (models/README.md).
+SAMPLING = dict(clip_sample=False, timestep_spacing="leading")
 
 
 def digits_dataset(seed=0):
@@ -37,50 +58,81 @@ def digits_dataset(seed=0):
     return (x[order[:cut]], y[order[:cut]]), (x[order[cut:]], y[order[cut:]])
 
 
-def make_unet():
+def make_unet(arch="base"):
     return UNet2DModel(
         sample_size=SIZE,
         in_channels=1,
         out_channels=1,
-        layers_per_block=1,
-        block_out_channels=(32, 64, 64),
         down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
         up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
         norm_num_groups=16,
         attention_head_dim=16,
+        **ARCHITECTURES[arch],
     )
+
+
+def random_shift(x, max_shift, gen):
+    """Each image moved by its own whole-pixel offset in [-max_shift, max_shift]^2; background (-1) fills in."""
+    if max_shift == 0:
+        return x
+    padded = F.pad(x, (max_shift,) * 4, value=-1.0)
+    offsets = torch.randint(0, 2 * max_shift + 1, (len(x), 2), generator=gen).tolist()
+    return torch.stack([padded[i, :, dy:dy + SIZE, dx:dx + SIZE] for i, (dy, dx) in enumerate(offsets)])
+
+
+def learning_rate_factor(step, steps, warmup):
+    """Linear warm-up over `warmup` steps, then a cosine from 1 to 0 at `steps`."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+
+
+def save_pipeline(unet, scheduler, out):
+    unet.save_pretrained(os.path.join(out, "unet"))
+    scheduler.save_pretrained(os.path.join(out, "scheduler"))
+    with open(os.path.join(out, "model_index.json"), "w") as f:
+        json.dump({"_class_name": "DDPMPipeline", "scheduler": ["diffusers", "DDPMScheduler"],
+                   "unet": ["diffusers", "UNet2DModel"]}, f, indent=2)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="base")
+    parser.add_argument("--steps", type=int, default=5000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--warmup", type=int, default=200, help="learning-rate warm-up steps")
+    parser.add_argument("--ema-decay", type=float, default=0.999)
+    parser.add_argument("--shift", type=int, default=0, help="largest random shift in pixels (0: none)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint-every", type=int, default=1000, help="steps between EMA checkpoints (0: none)")
     parser.add_argument("--out", default="build/digits-train", help="diffusers pipeline folder to write")
     parser.add_argument("--export", default="models/digits", help="ddim model folder to export to ('' to skip)")
+    parser.add_argument("--export-format", default="torchscript", choices=["torchscript", "aoti", "both"],
+                        help="what --export writes (the committed model is TorchScript; setup.sh compiles it)")
     args = parser.parse_args()
+    if args.steps < 1 or args.batch_size < 1 or args.warmup < 1 or args.shift < 0 or not 0 < args.ema_decay < 1:
+        parser.error("--steps, --batch-size and --warmup must be >= 1, --shift >= 0, --ema-decay in (0, 1)")
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(os.cpu_count() or 1)
     (train_x, _), _ = digits_dataset(args.seed)
-    unet = make_unet()
-    ema = make_unet()
+    unet = make_unet(args.arch)
+    ema = make_unet(args.arch)
     ema.load_state_dict(unet.state_dict())
     ema.requires_grad_(False)
-    scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear")
+    scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", **SAMPLING)
     opt = torch.optim.AdamW(unet.parameters(), lr=args.lr, weight_decay=0.0)
-    warmup = 200
-    lr_at = lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * min(s, args.steps) / args.steps))
-    sched_lr = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    sched_lr = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: learning_rate_factor(s, args.steps, args.warmup))
     gen = torch.Generator().manual_seed(args.seed + 1)
     n_params = sum(p.numel() for p in unet.parameters())
-    print(f"training {n_params} parameters on {len(train_x)} digits, {args.steps} steps of {args.batch_size}")
+    print(f"training {args.arch}: {n_params} parameters on {len(train_x)} digits, {args.steps} steps of "
+          f"{args.batch_size}", flush=True)
     start = time.time()
     unet.train()
     for step in range(args.steps):
         idx = torch.randint(0, len(train_x), (args.batch_size,), generator=gen)
-        x0 = train_x[idx]
+        x0 = random_shift(train_x[idx], args.shift, gen)
         noise = torch.randn(x0.shape, generator=gen)
         t = torch.randint(0, 1000, (args.batch_size,), generator=gen)
         loss = F.mse_loss(unet(scheduler.add_noise(x0, noise, t), t).sample, noise)
@@ -90,27 +142,27 @@ def main():
         opt.step()
         sched_lr.step()
         with torch.no_grad():
-            decay = min(0.999, (1 + step) / (10 + step))
+            decay = min(args.ema_decay, (1 + step) / (10 + step))
             for pe, p in zip(ema.parameters(), unet.parameters()):
                 pe.mul_(decay).add_(p, alpha=1 - decay)
         if step % 250 == 0 or step == args.steps - 1:
             print(f"step {step:5d}  loss {loss.item():.4f}  {time.time() - start:7.1f} s", flush=True)
+        if args.checkpoint_every and (step + 1) % args.checkpoint_every == 0 and step + 1 < args.steps:
+            save_pipeline(ema, scheduler, os.path.join(args.out, "checkpoint"))
     minutes = (time.time() - start) / 60
-    ema.save_pretrained(os.path.join(args.out, "unet"))
-    scheduler.save_pretrained(os.path.join(args.out, "scheduler"))
-    with open(os.path.join(args.out, "model_index.json"), "w") as f:
-        json.dump({"_class_name": "DDPMPipeline", "scheduler": ["diffusers", "DDPMScheduler"],
-                   "unet": ["diffusers", "UNet2DModel"]}, f, indent=2)
+    save_pipeline(ema, scheduler, args.out)
+    training = {"arch": args.arch, "block_out_channels": list(ARCHITECTURES[args.arch]["block_out_channels"]),
+                "layers_per_block": ARCHITECTURES[args.arch]["layers_per_block"], "steps": args.steps,
+                "batch_size": args.batch_size, "lr": args.lr, "warmup": args.warmup, "schedule": "cosine",
+                "ema_decay": args.ema_decay, "shift": args.shift, "seed": args.seed, "parameters": n_params,
+                "minutes": round(minutes, 1), "threads": torch.get_num_threads(), "torch_version": torch.__version__}
     with open(os.path.join(args.out, "training.json"), "w") as f:
-        json.dump({"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
-                   "parameters": n_params, "minutes": round(minutes, 1), "threads": torch.get_num_threads(),
-                   "torch_version": torch.__version__}, f, indent=2)
-    print(f"trained in {minutes:.1f} min; saved {args.out}")
+        json.dump(training, f, indent=2)
+    print(f"trained in {minutes:.1f} min; saved {args.out}", flush=True)
     if args.export:
         script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "export_unet.py")
-        subprocess.run([sys.executable, script, args.out, args.export, "--overwrite"], check=True)
-        with open(os.path.join(args.out, "training.json")) as f:
-            training = json.load(f)
+        subprocess.run([sys.executable, script, args.out, args.export, "--overwrite", "--format", args.export_format],
+                       check=True)
         with open(os.path.join(args.export, "training.json"), "w") as f:
             json.dump(training, f, indent=2)
     return 0
