@@ -9,7 +9,6 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -389,54 +388,13 @@ nlohmann::json base_record(const std::string& tool, const std::filesystem::path&
           {"dtype", dtype_name(unet.dtype())}};
 }
 
-namespace {
-constexpr const char* kNonFinite[] = {"-Infinity", "Infinity", "NaN"};
-}
-
 nlohmann::json config_record(const std::string& config_json) {
-  std::string quoted;
-  bool in_string = false;
-  for (size_t i = 0; i < config_json.size(); ++i) {
-    const char c = config_json[i];
-    if (in_string) {
-      quoted += c;
-      if (c == '\\' && i + 1 < config_json.size()) {
-        quoted += config_json[++i];
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    in_string = c == '"';
-    const char* token = nullptr;
-    for (const char* t : kNonFinite) {
-      if (config_json.compare(i, std::strlen(t), t) == 0) {
-        token = t;
-        break;
-      }
-    }
-    if (token) {
-      quoted += std::string("\"") + token + "\"";
-      i += std::strlen(token) - 1;
-    } else {
-      quoted += c;
-    }
-  }
-  auto record = nlohmann::json::parse(quoted, nullptr, /*allow_exceptions=*/false);
+  auto record = nlohmann::json::parse(config_json_to_standard(config_json), nullptr, /*allow_exceptions=*/false);
   if (record.is_discarded()) throw IOError("a scheduler config that is not JSON: " + one_line(config_json));
   return record;
 }
 
-std::string config_text(const nlohmann::json& record) {
-  std::string text = record.dump();
-  for (const char* token : kNonFinite) {
-    const std::string quoted = std::string("\"") + token + "\"";
-    for (size_t at = text.find(quoted); at != std::string::npos; at = text.find(quoted, at)) {
-      text.replace(at, quoted.size(), token);
-    }
-  }
-  return text;
-}
+std::string config_text(const nlohmann::json& record) { return config_json_from_standard(record.dump()); }
 
 Progress::Progress(std::string label, bool quiet)
     : label_(std::move(label)),

@@ -68,6 +68,14 @@ ConfigOverride ConfigOverride::parse(const std::string& assignment) {
   return {assignment.substr(0, eq), value.dump()};
 }
 
+std::string config_json_to_standard(const std::string& config_json) {
+  return config::quote_non_finite(config_json, /*as_markers=*/false);
+}
+
+std::string config_json_from_standard(const std::string& standard_json) {
+  return config::unquote_non_finite(standard_json);
+}
+
 std::vector<std::string> scheduler_class_names() {
   std::vector<std::string> names;
   for (const auto& [name, factory] : factories()) names.push_back(name);

@@ -23,6 +23,12 @@ struct DDIM_API ConfigOverride {
   static ConfigOverride parse(const std::string& assignment);
 };
 
+// config_json() text (JSON as Python writes it, with bare Infinity, -Infinity and NaN, as
+// DPM-Solver's lambda_min_clipped default is) as standard JSON, those numbers becoming the strings
+// "Infinity", "-Infinity" and "NaN"; and the inverse, which scheduler_from_config reads.
+DDIM_API std::string config_json_to_standard(const std::string& config_json);
+DDIM_API std::string config_json_from_standard(const std::string& standard_json);
+
 // The scheduler classes the factory builds.
 DDIM_API std::vector<std::string> scheduler_class_names();
 

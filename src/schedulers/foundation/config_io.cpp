@@ -18,8 +18,7 @@ constexpr std::array<std::pair<const char*, const char*>, 3> kNonFinite{{
 
 }  // namespace
 
-nlohmann::json parse_json(const std::string& text, const std::string& source) {
-  // Replace Python's bare Infinity / -Infinity / NaN tokens (outside strings) by marker strings.
+std::string quote_non_finite(const std::string& text, bool as_markers) {
   std::string cleaned;
   cleaned.reserve(text.size());
   bool in_string = false;
@@ -43,7 +42,7 @@ nlohmann::json parse_json(const std::string& text, const std::string& source) {
     for (const auto& [token, marker] : kNonFinite) {
       const std::string t(token);
       if (text.compare(i, t.size(), t) == 0) {
-        cleaned += nlohmann::json(std::string(marker)).dump();  // quoted and escaped
+        cleaned += nlohmann::json(std::string(as_markers ? marker : token)).dump();  // quoted and escaped
         i += t.size() - 1;
         replaced = true;
         break;
@@ -51,6 +50,22 @@ nlohmann::json parse_json(const std::string& text, const std::string& source) {
     }
     if (!replaced) cleaned += c;
   }
+  return cleaned;
+}
+
+std::string unquote_non_finite(std::string text) {
+  for (const auto& [token, marker] : kNonFinite) {
+    const std::string quoted = nlohmann::json(std::string(token)).dump();
+    for (size_t at = text.find(quoted); at != std::string::npos; at = text.find(quoted, at)) {
+      text.replace(at, quoted.size(), token);
+    }
+  }
+  return text;
+}
+
+nlohmann::json parse_json(const std::string& text, const std::string& source) {
+  // Python's bare Infinity / -Infinity / NaN tokens (outside strings) become marker strings.
+  const std::string cleaned = quote_non_finite(text, /*as_markers=*/true);
   try {
     return nlohmann::json::parse(cleaned);
   } catch (const nlohmann::json::exception& e) {  // a syntax error, or a number past double's range

@@ -54,6 +54,11 @@ std::string enum_choices() {
 }
 
 // JSON text as Python's json module writes it: Infinity, -Infinity and NaN are accepted.
+// Python's bare Infinity, -Infinity and NaN tokens (outside strings) as quoted strings: the
+// internal markers parse_json reads back as numbers, or (as_markers false) the plain names.
+std::string quote_non_finite(const std::string& text, bool as_markers);
+// The plain names' strings back to bare tokens.
+std::string unquote_non_finite(std::string text);
 nlohmann::json parse_json(const std::string& text, const std::string& source);
 // Sorted keys, two-space indent, non-finite numbers as Python writes them.
 std::string dump_json(const nlohmann::json& value);
