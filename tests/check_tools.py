@@ -105,6 +105,13 @@ def main():
         check(r.returncode == 0 and all(os.path.exists(os.path.join(w, f"out_{i}.png")) for i in range(2)),
               f"_<i> naming: {os.listdir(w)}")
 
+        # --batch-size alone makes that many images, as diffusers' pipe(batch_size=B) does.
+        r = run([gen, "--model", model, "--batch-size", "3", "--steps", "2", "--seed", "4", "-o", "bs.png", "-q"], w)
+        side = json.load(open(os.path.join(w, "bs_2.png.json"))) if r.returncode == 0 else {}
+        check(r.returncode == 0 and sorted(f for f in os.listdir(w) if f.startswith("bs_") and f.endswith(".png")) ==
+              ["bs_0.png", "bs_1.png", "bs_2.png"] and side.get("num_images") == 3 and side.get("batch_size") == 3,
+              f"--batch-size 3 alone: {r.stderr} {sorted(os.listdir(w))}")
+
         # Invert, reconstruct, and generate from the latents: the same forward DDIM, the same image.
         r = run([inv, "--model", model, "img_00.png", "-o", "lat.pt", "--reconstruct", "back.png", "--steps", "10", "-q"], w)
         check(r.returncode == 0 and "psnr" in r.stdout, f"invert: rc {r.returncode} {r.stderr} {r.stdout}")
@@ -224,6 +231,14 @@ def main():
         Image.fromarray(np.full((16, 16, 3), 128, np.uint8)).save(os.path.join(w, "gray.jpg"), quality=95)
         os.mkfifo(os.path.join(w, "fifo.png"))
         os.mkdir(os.path.join(w, "folder.png"))
+        # Latents that are not real numbers.
+        torch.save(torch.zeros(1, 3, 16, 16, dtype=torch.int64), os.path.join(w, "intlat.pt"))
+        torch.save(torch.zeros(1, 3, 16, 16, dtype=torch.bool), os.path.join(w, "boollat.pt"))
+        torch.save(torch.zeros(1, 3, 16, 16, dtype=torch.complex64), os.path.join(w, "complexlat.pt"))
+        # Other names of inputs: a hard link to the image, a symlink to the latents.
+        os.link(os.path.join(w, "img_00.png"), os.path.join(w, "hard.png"))
+        os.symlink("lat.pt", os.path.join(w, "sym.pt"))
+        inputs = {name: open(os.path.join(w, name), "rb").read() for name in ("img_00.png", "lat.pt", "rep_3.png.json")}
         cases = [
             ("missing model folder", [gen, "--model", os.path.join(w, "nope"), "-o", "x1.png"], "x1.png"),
             ("corrupt model.pt and model.pt2", [gen, "--model", broken, "-o", "x2.png"], "x2.png"),
@@ -286,6 +301,20 @@ def main():
              "x34.png"),
             ("--from-sidecar of a non-JSON file", [gen, "--from-sidecar", "corrupt.png", "-o", "x35.png"], "x35.png"),
             ("--from-sidecar of a missing file", [gen, "--from-sidecar", "nope.json", "-o", "x36.png"], "x36.png"),
+            ("int64 latents", [gen, "--model", model, "--latents", "intlat.pt", "-o", "x37.png"], "x37.png"),
+            ("bool latents", [gen, "--model", model, "--latents", "boollat.pt", "-o", "x38.png"], "x38.png"),
+            ("complex latents", [gen, "--model", model, "--latents", "complexlat.pt", "-o", "x39.png"], "x39.png"),
+            ("invert -o the input image", [inv, "--model", model, "img_00.png", "-o", "img_00.png"], None),
+            ("invert --reconstruct the input image", [inv, "--model", model, "img_00.png", "-o", "x40.pt",
+                                                      "--reconstruct", "img_00.png"], "x40.pt"),
+            ("invert -o a hard link to the input", [inv, "--model", model, "img_00.png", "-o", "hard.png"], None),
+            ("generate -o the --latents file", [gen, "--model", model, "--latents", "lat.pt", "-o", "lat.pt"], None),
+            ("generate -o a symlink to the --latents", [gen, "--model", model, "--latents", "lat.pt", "-o", "sym.pt"],
+             None),
+            ("generate -o and --grid one file", [gen, "--model", model, "--steps", "2", "-o", "x41.png", "--grid",
+                                                 "x41.png"], "x41.png"),
+            ("--from-sidecar -o onto its own sidecar's image", [gen, "--from-sidecar", "rep_3.png.json", "-o",
+                                                                "rep_3.png"], None),
         ]
         for name, cmd, out in cases:
             before = set(os.listdir(w))
@@ -296,6 +325,8 @@ def main():
             check(set(os.listdir(w)) == before, f"{name}: left {set(os.listdir(w)) - before}")
             check(stat.S_ISFIFO(os.stat(os.path.join(w, "fifo.png")).st_mode), f"{name}: fifo.png replaced")
             check(os.path.isdir(os.path.join(w, "folder.png")), f"{name}: folder.png replaced")
+            for kept, data in inputs.items():
+                check(open(os.path.join(w, kept), "rb").read() == data, f"{name}: {kept} changed")
             print(f"ok   {name}: exit {r.returncode}: {lines[0] if lines else ''}")
         r = run([gen, "--model", fallback, "--steps", "2", "-o", "fallback.png", "-q"], w)
         check(r.returncode == 0 and os.path.isfile(os.path.join(w, "fallback.png")), f"fallback run: {r.stderr!r}")

@@ -14,6 +14,12 @@
 #include <ddim/pipelines/inversion_method.h>
 #include <ddim/pipelines/inversion_pipeline.h>
 #include <ddim/pipelines/slerp.h>
+#include <ddim/runs/generation_job.h>
+#include <ddim/runs/inversion_job.h>
+#include <ddim/runs/output_names.h>
+#include <ddim/runs/run_events.h>
+#include <ddim/runs/run_model.h>
+#include <ddim/runs/shard.h>
 #include <ddim/schedulers/config_base.h>
 #include <ddim/schedulers/config_enums.h>
 #include <ddim/schedulers/ddim_inverse_scheduler.h>

@@ -45,4 +45,7 @@ class DDIM_API UsageError : public Error {
   using Error::Error;
 };
 
+// `text` with control characters escaped (\n, \t, \xNN): user-given names inside one-line messages.
+DDIM_API std::string one_line(const std::string& text);
+
 }  // namespace ddim

@@ -5,15 +5,15 @@
 #include <set>
 #include <string>
 
-#include "cli_common.h"
+#include "ddim/runs/output_names.h"
 #include "fuzz_support.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string pattern(reinterpret_cast<const char*>(data), size);
   ddim::fuzz::expect_only_ddim_errors([&] {
-    ddim::cli::check_output_pattern(pattern);
+    ddim::check_output_pattern(pattern);
     for (int64_t count : {1, 3}) {
-      const auto names = ddim::cli::output_names(pattern, count);
+      const auto names = ddim::output_names(pattern, count);
       const std::set<std::string> distinct(names.begin(), names.end());
       if (static_cast<int64_t>(distinct.size()) != count) {
         ddim::fuzz::finding("pattern '" + pattern + "' gives " + std::to_string(distinct.size()) +

@@ -1,0 +1,169 @@
+#include "runs/sidecar_record.h"
+
+#include "ddim/errors.h"
+#include "ddim/io/files.h"
+#include "ddim/io/sha256.h"
+#include "ddim/models/aot_inductor_unet.h"
+#include "ddim/runs/generation_job.h"
+#include "ddim/version.h"
+#include "io/json_values.h"
+
+namespace ddim::detail {
+
+nlohmann::json base_record(const std::string& tool, const std::filesystem::path& model, const std::string& device,
+                           const UNet& unet) {
+  // Which file ran: the compiled package and the trace agree to about 1e-6 per call, not bit for bit.
+  const bool package = dynamic_cast<const AOTInductorUNet*>(&unet) != nullptr;
+  const std::string file = package ? "unet/model.pt2" : "unet/model.pt";
+  return {{"ddim_sidecar", kSidecarVersion},
+          {"tool", tool},
+          {"ddim_version", ddim::version()},
+          {"libtorch", TORCH_VERSION},
+          {"model", std::filesystem::absolute(model).string()},
+          {"unet_file", file},
+          {"unet_format", package ? "aoti" : "torchscript"},
+          {"unet_sha256", file_sha256(model / file)},
+          {"device", device},
+          {"dtype", dtype_name(unet.dtype())}};
+}
+
+void write_sidecar(const std::filesystem::path& output, const nlohmann::json& record) {
+  write_file_atomically(output.string() + ".json", record.dump(2) + "\n");
+}
+
+nlohmann::json overrides_record(const std::vector<ConfigOverride>& overrides) {
+  nlohmann::json record = nlohmann::json::object();
+  for (const auto& o : overrides) record[o.key] = nlohmann::json::parse(o.value_json);
+  return record;
+}
+
+nlohmann::json config_record(const std::string& config_json) {
+  auto record = nlohmann::json::parse(config_json_to_standard(config_json), nullptr, /*allow_exceptions=*/false);
+  if (record.is_discarded()) throw IOError("a scheduler config that is not JSON: " + one_line(config_json));
+  return record;
+}
+
+std::string config_text(const nlohmann::json& record) { return config_json_from_standard(record.dump()); }
+
+nlohmann::json method_record(const InversionMethod& method) {
+  nlohmann::json record = {{"name", method.name()}};
+  switch (method.kind) {
+    case InversionMethod::Kind::kFixedPoint:
+      record["scheduler"] = method.scheduler == InverseScheduler::kDDIM ? "ddim" : "dpmsolver";
+      record["iterations"] = method.iterations;
+      record["tolerance"] = method.tolerance;
+      break;
+    case InversionMethod::Kind::kEDICT:
+      record["edict_p"] = method.edict_p;
+      break;
+    case InversionMethod::Kind::kBDIA:
+      record["bdia_gamma"] = method.bdia_gamma;
+      break;
+    default:
+      break;
+  }
+  return record;
+}
+
+InversionMethod method_from_record(const nlohmann::json& record, const std::string& source) {
+  const auto bad = [&](const std::string& what) { return UsageError(source + ": " + what); };
+  if (!record.is_object() || !record.contains("name") || !record["name"].is_string()) {
+    throw bad("\"method\" is not an object with a name");
+  }
+  auto method = InversionMethod::from_name(record["name"].get<std::string>());
+  const auto number = [&](const char* key, double& out) {
+    if (!record.contains(key)) return;
+    if (!record[key].is_number()) throw bad(std::string("method ") + key + " is not a number");
+    out = record[key].get<double>();
+  };
+  if (record.contains("scheduler")) {
+    const auto& s = record["scheduler"];
+    if (s != "ddim" && s != "dpmsolver") throw bad("method scheduler " + one_line(s.dump()) + " (ddim or dpmsolver)");
+    method.scheduler = s == "ddim" ? InverseScheduler::kDDIM : InverseScheduler::kDPMSolver;
+  }
+  if (record.contains("iterations")) {
+    const auto iterations = json_int64(record["iterations"]);
+    if (!iterations) throw bad("method iterations is not an integer");
+    method.iterations = *iterations;
+  }
+  number("tolerance", method.tolerance);
+  number("edict_p", method.edict_p);
+  number("bdia_gamma", method.bdia_gamma);
+  try {
+    method.validate();
+  } catch (const UsageError& e) {
+    throw bad(e.what());
+  }
+  return method;
+}
+
+bool output_complete(const std::filesystem::path& output, const nlohmann::json& expected) {
+  const auto sidecar = std::filesystem::path(output.string() + ".json");
+  if (!std::filesystem::is_regular_file(output) || !std::filesystem::is_regular_file(sidecar)) return false;
+  const auto record = nlohmann::json::parse(read_file(sidecar), nullptr, /*allow_exceptions=*/false);
+  if (!record.is_object()) return false;  // not one of ours, or damaged: made again
+  for (const auto& [key, value] : expected.items()) {
+    if (key == "ddim_sidecar") continue;  // the schema, not the run: older sidecars are kept too
+    const auto found = record.find(key);
+    if (found == record.end() || *found != value) {
+      throw UsageError("--resume: " + sidecar.string() + " was made with " + key + " " +
+                       (found == record.end() ? std::string("(absent)") : found->dump()) + ", this run has " +
+                       value.dump() + "; use another output or run without --resume");
+    }
+  }
+  return true;
+}
+
+RecordReader::RecordReader(const std::filesystem::path& path, std::string source)
+    : record_(nlohmann::json::parse(read_file(path), nullptr, /*allow_exceptions=*/false)), source_(std::move(source)) {
+  if (!record_.is_object()) throw UsageError(source_ + " is not a JSON object");
+  if (record_.contains("ddim_sidecar")) {
+    const auto version = json_int64(record_["ddim_sidecar"]);
+    if (!version || *version < 1) throw UsageError(source_ + ": \"ddim_sidecar\" is " + json_excerpt(record_["ddim_sidecar"]));
+    if (*version > kSidecarVersion) {
+      throw UsageError(source_ + " has sidecar schema " + std::to_string(*version) + "; this ddim reads up to " +
+                       std::to_string(kSidecarVersion) + " (a newer ddim wrote it)");
+    }
+  }
+}
+
+const nlohmann::json& RecordReader::at(const char* key) const {
+  if (!record_.contains(key)) throw UsageError(source_ + " has no \"" + key + "\"");
+  return record_[key];
+}
+
+int64_t RecordReader::integer(const char* key) const {
+  const auto value = json_int64(at(key));
+  if (!value) throw UsageError(source_ + ": \"" + key + "\" is " + json_excerpt(at(key)) + ", not an integer");
+  return *value;
+}
+
+double RecordReader::number(const char* key) const {
+  const auto& value = at(key);
+  if (!value.is_number()) throw UsageError(source_ + ": \"" + key + "\" is " + json_excerpt(value));
+  return value.get<double>();
+}
+
+bool RecordReader::boolean(const char* key) const {
+  const auto& value = at(key);
+  if (!value.is_boolean()) throw UsageError(source_ + ": \"" + key + "\" is " + json_excerpt(value) + ", not a boolean");
+  return value.get<bool>();
+}
+
+std::string RecordReader::text(const char* key) const {
+  const auto& value = at(key);
+  if (!value.is_string()) throw UsageError(source_ + ": \"" + key + "\" is " + json_excerpt(value) + ", not a string");
+  return value.get<std::string>();
+}
+
+std::string RecordReader::optional_text(const char* key) const { return at(key).is_null() ? "" : text(key); }
+
+std::vector<std::string> RecordReader::assignments(const char* key) const {
+  const auto& set = at(key);
+  if (!set.is_object()) throw UsageError(source_ + ": \"" + key + "\" is " + json_excerpt(set));
+  std::vector<std::string> out;
+  for (const auto& [name, value] : set.items()) out.push_back(name + "=" + value.dump());
+  return out;
+}
+
+}  // namespace ddim::detail
