@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Reference numbers for the scheduler tests, produced by the pinned diffusers.
 
-    .venv/bin/python scripts/make_golden.py            # writes tests/data/schedulers/golden.{json,bin}
+    .venv/bin/python scripts/make_golden.py --out DIR  # writes DIR/golden.{json,bin}
+
+The tests make it on the machine that checks, in the same test run (the golden_data fixture of
+tests/CMakeLists.txt writes build/tests/golden): its last bits depend on the CPU, so data made on
+one machine is not the reference on another (docs/parity.md).
 
 Every case builds one of diffusers' DDIMScheduler, DDIMInverseScheduler,
 DPMSolverMultistepScheduler or DPMSolverMultistepInverseScheduler from a config, calls
@@ -353,7 +357,7 @@ def write_golden(out, doc, blob):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "data", "schedulers"))
+    parser.add_argument("--out", required=True, help="folder for golden.json and golden.bin")
     args = parser.parse_args()
     torch.set_num_threads(1)
     blob = Blob()

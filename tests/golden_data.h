@@ -1,6 +1,7 @@
 #pragma once
 
-// Loads tests/data/schedulers/golden.{json,bin}, written by scripts/make_golden.py from diffusers.
+// Loads golden.{json,bin}, written by scripts/make_golden.py from diffusers on this machine in the
+// same test run (the golden_data fixture, in the build folder).
 
 #include <torch/torch.h>
 
@@ -15,10 +16,10 @@ namespace ddim::test {
 
 class GoldenData {
  public:
-  // tests/data/schedulers, or the folder in $DDIM_GOLDEN_DIR (cases drawn by
+  // The fixture's folder, or the folder in $DDIM_GOLDEN_DIR (cases drawn by
   // scripts/random_differential.py, in the same format).
   static const GoldenData& get() {
-    static const GoldenData data(other_dir() ? other_dir() : std::string(DDIM_TEST_DATA_DIR) + "/schedulers");
+    static const GoldenData data(other_dir() ? other_dir() : std::string(DDIM_GOLDEN_DATA_DIR));
     return data;
   }
   static const char* other_dir() { return std::getenv("DDIM_GOLDEN_DIR"); }

@@ -1,5 +1,5 @@
-// Parity with diffusers: every case of tests/data/schedulers/golden.json (made by
-// scripts/make_golden.py from the pinned diffusers) is replayed through our schedulers.
+// Parity with diffusers: every case of golden.json (made by scripts/make_golden.py from the pinned
+// diffusers on this machine, in the same test run) is replayed through our schedulers.
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
