@@ -293,16 +293,8 @@ RunResult GenerationJob::run(const RunEvents& events) const {
     }
     return true;
   };
-  RunPlan plan;
-  plan.phase = "generate";
+  auto plan = RunPlan::of("generate", n, run_batch, shard_of_run, mine);
   plan.seed = run_seed;
-  plan.num_images = n;
-  plan.batch_size = run_batch;
-  plan.batches = batches;
-  plan.shard_index = shard_of_run.index;
-  plan.shard_count = shard_of_run.count;
-  plan.my_batches = mine.batches_of(batches);
-  plan.my_images = std::min(n, plan.my_batches * run_batch);
   if (replay) plan.replay_index = replay->index;
   if (events.on_plan) events.on_plan(plan);
 

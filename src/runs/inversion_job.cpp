@@ -256,16 +256,8 @@ RunResult InversionJob::run(const RunEvents& events) const {
   InvertOptions options;
   options.num_inference_steps = steps;
   options.callback = events.on_step;
-  const int64_t batches = (count + run_batch - 1) / run_batch;
-  RunPlan plan;
-  plan.phase = "invert";
-  plan.num_images = count;
-  plan.batch_size = run_batch;
-  plan.batches = batches;
-  plan.shard_index = shard_of_run.index;
-  plan.shard_count = shard_of_run.count;
-  plan.my_batches = shard_of_run.batches_of(batches);
-  plan.my_images = std::min(count, plan.my_batches * run_batch);
+  auto plan = RunPlan::of("invert", count, run_batch, shard_of_run, shard_of_run);
+  const int64_t batches = plan.batches;
   if (events.on_plan) events.on_plan(plan);
   const auto batch_done = [&](int64_t n) {
     if (events.on_batch) events.on_batch(n);
@@ -305,10 +297,7 @@ RunResult InversionJob::run(const RunEvents& events) const {
     detail::write_sidecar(latents_file, record);
     file_done(WrittenFile::Kind::kLatents, latents_file, -1);
     if (reconstruct.empty()) return result;
-    plan.phase = "reconstruct";
-    plan.my_batches = batches;
-    plan.my_images = count;
-    if (events.on_plan) events.on_plan(plan);
+    if (events.on_plan) events.on_plan(RunPlan::of("reconstruct", count, run_batch, Shard{}, Shard{}));
     record["latents"] = latents_file;
     for (int64_t k = 0; k < batches; ++k) {
       const int64_t first = k * run_batch, n = std::min(run_batch, count - first);

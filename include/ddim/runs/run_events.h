@@ -12,11 +12,12 @@
 
 #include "ddim/export.h"
 #include "ddim/pipelines/ddim_pipeline.h"
+#include "ddim/runs/shard.h"
 
 namespace ddim {
 
 // A phase of a run about to start ("generate", "invert", "reconstruct").
-struct RunPlan {
+struct DDIM_API RunPlan {
   std::string phase;
   uint64_t seed = 0;           // generation: the noise's seed (batch k draws from seed + k)
   int64_t num_images = 0;      // in the whole run
@@ -26,6 +27,10 @@ struct RunPlan {
   int64_t my_batches = 0;      // this process's (its shard's) batches
   int64_t my_images = 0;       // at most this many images in them
   std::optional<int64_t> replay_index;  // from a sidecar: the one image made again
+
+  // The plan of `num_images` images in batches of `batch_size`, of which `mine` (the run's shard,
+  // or one batch of it) runs here; `shard` is the run's --shard.
+  static RunPlan of(std::string phase, int64_t num_images, int64_t batch_size, const Shard& shard, const Shard& mine);
 };
 
 // A file the run has written (after its temporary file was renamed into place).
