@@ -31,7 +31,8 @@ void add_scale_flags(CLI::App& app, std::string& shard, int64_t& shards, bool& r
 // An option whose value is kept only when given (std::optional fields of the jobs).
 template <class T>
 CLI::Option* add_optional(CLI::App& app, const std::string& name, std::optional<T>& target, const std::string& help) {
-  return app.add_option_function<T>(name, [&target](const T& value) { target = value; }, help);
+  return app.add_option_function<T>(
+      name, [&target](const T& value) { target = value; }, help);
 }
 
 // --model, else $DDIM_MODEL, else the embedded model: <exe>/../share/ddim/models/digits (install

@@ -27,8 +27,8 @@ constexpr const char* kRecordedFlags[] = {
 // The line a run starts with.
 void describe(const ddim::RunPlan& plan) {
   std::cerr << "ddim-generate: seed " << plan.seed << ", " << plan.num_images << " image"
-            << (plan.num_images == 1 ? "" : "s") << " in " << plan.batches << " batch" << (plan.batches == 1 ? "" : "es")
-            << " of " << plan.batch_size;
+            << (plan.num_images == 1 ? "" : "s") << " in " << plan.batches << " batch"
+            << (plan.batches == 1 ? "" : "es") << " of " << plan.batch_size;
   if (plan.shard_count > 1) {
     std::cerr << ", shard " << plan.shard_index << "/" << plan.shard_count << " (" << plan.my_batches << " batches)";
   }

@@ -35,7 +35,9 @@ int main(int argc, char** argv) {
   bool quiet = false;
   app.add_option("images", job.inputs, "input images (PNG or JPEG), folders of them (recursive), or @list.txt")
       ->required();
-  app.add_option("--steps", job.steps, "number of inversion steps")->check(ddim::cli::at_least(1))->capture_default_str();
+  app.add_option("--steps", job.steps, "number of inversion steps")
+      ->check(ddim::cli::at_least(1))
+      ->capture_default_str();
   app.add_option("--method", job.method,
                  "ddim or dpmsolver (diffusers' inversion, as --scheduler), fixed-point (the --scheduler pair, each "
                  "step refined), edict or bdia (exact: the latents file also holds the method's second state)")

@@ -328,9 +328,8 @@ RunResult GenerationJob::run(const RunEvents& events) const {
     options.shard_count = mine.count;
     options.skip = skip;
     options.callback = events.on_step;
-    const auto run = pipe.generate_batches(options, [&](int64_t k, int64_t first, const GenerateResult& r) {
-      return emit(k, first, r.images);
-    });
+    const auto run = pipe.generate_batches(
+        options, [&](int64_t k, int64_t first, const GenerateResult& r) { return emit(k, first, r.images); });
     result.batches_run = run.batches_run;
     result.batches_skipped = run.batches_skipped;
     result.cancelled = run.cancelled;
@@ -362,7 +361,7 @@ RunResult GenerationJob::run(const RunEvents& events) const {
   }
   if (result.cancelled) {
     result.note = "interrupted after " + std::to_string(result.batches_run) +
-                       " batches; their images are written, --resume goes on from there";
+                  " batches; their images are written, --resume goes on from there";
     return result;
   }
   if (resume && result.batches_skipped > 0 && events.on_note) {

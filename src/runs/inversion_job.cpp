@@ -93,7 +93,8 @@ bool is_exact(const InversionMethod& method) {
 
 InversionMethod InversionJob::resolved_method() const {
   const std::string pair = scheduler.value_or("ddim");
-  if (pair != "ddim" && pair != "dpmsolver") throw UsageError("--scheduler " + one_line(pair) + ": use ddim or dpmsolver");
+  if (pair != "ddim" && pair != "dpmsolver")
+    throw UsageError("--scheduler " + one_line(pair) + ": use ddim or dpmsolver");
   // --method, or --scheduler's pair; each parameter only with its method.
   if (!method.empty() && method != "fixed-point" && scheduler && method != *scheduler) {
     throw UsageError("--method " + method + " and --scheduler " + *scheduler + ": choose one");
@@ -351,8 +352,8 @@ RunResult InversionJob::run(const RunEvents& events) const {
       for (int64_t i = first; i < first + n; ++i) {
         const auto& item = items[static_cast<size_t>(i)];
         manifest.emplace_back(
-            i, manifest_line(item, nlohmann::json::parse(read_file(latents_name(item).string() + ".json"), nullptr,
-                                                         false)));
+            i, manifest_line(item,
+                             nlohmann::json::parse(read_file(latents_name(item).string() + ".json"), nullptr, false)));
       }
       ++result.batches_skipped;
       batch_done(n);
@@ -420,15 +421,16 @@ RunResult InversionJob::run(const RunEvents& events) const {
   std::sort(manifest.begin(), manifest.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   std::string lines;
   for (const auto& entry : manifest) lines += entry.second.dump() + "\n";
-  const std::string manifest_file = shard_of_run.count == 1 ? "manifest.jsonl"
-                                                            : "manifest.shard-" + std::to_string(shard_of_run.index) +
-                                                                  "-of-" + std::to_string(shard_of_run.count) + ".jsonl";
+  const std::string manifest_file = shard_of_run.count == 1
+                                        ? "manifest.jsonl"
+                                        : "manifest.shard-" + std::to_string(shard_of_run.index) + "-of-" +
+                                              std::to_string(shard_of_run.count) + ".jsonl";
   write_file_atomically(dir / manifest_file, lines);
   file_done(WrittenFile::Kind::kManifest, dir / manifest_file, -1);
   if (result.unreadable > 0) {
-    result.note = (std::to_string(result.unreadable) + " image" + (result.unreadable == 1 ? "" : "s") +
-                   " could not be read and were skipped (warnings above; listed with \"error\" in " + manifest_file +
-                   ")");
+    result.note =
+        (std::to_string(result.unreadable) + " image" + (result.unreadable == 1 ? "" : "s") +
+         " could not be read and were skipped (warnings above; listed with \"error\" in " + manifest_file + ")");
   }
   return result;
 }

@@ -12,16 +12,26 @@ namespace {
 // numpy's and torch's Python names of the types latents must not have.
 std::string type_name(torch::ScalarType type) {
   switch (type) {
-    case torch::kBool: return "bool";
-    case torch::kByte: return "uint8";
-    case torch::kChar: return "int8";
-    case torch::kShort: return "int16";
-    case torch::kInt: return "int32";
-    case torch::kLong: return "int64";
-    case torch::kComplexHalf: return "complex32";
-    case torch::kComplexFloat: return "complex64";
-    case torch::kComplexDouble: return "complex128";
-    default: return c10::toString(type);
+    case torch::kBool:
+      return "bool";
+    case torch::kByte:
+      return "uint8";
+    case torch::kChar:
+      return "int8";
+    case torch::kShort:
+      return "int16";
+    case torch::kInt:
+      return "int32";
+    case torch::kLong:
+      return "int64";
+    case torch::kComplexHalf:
+      return "complex32";
+    case torch::kComplexFloat:
+      return "complex64";
+    case torch::kComplexDouble:
+      return "complex128";
+    default:
+      return c10::toString(type);
   }
 }
 

@@ -120,7 +120,8 @@ void check_distinct(const std::vector<RunPath>& inputs, const std::vector<RunPat
         throw UsageError(named(file) + " is the input " + named(in->second) + ": an output never replaces an input");
       }
       if (const auto [other, fresh] = written.emplace(id, file); !fresh) {
-        throw UsageError(named(other->second) + " and " + named(file) + " are the same file: each output needs its own");
+        throw UsageError(named(other->second) + " and " + named(file) +
+                         " are the same file: each output needs its own");
       }
     }
   }

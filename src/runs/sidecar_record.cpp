@@ -119,7 +119,8 @@ RecordReader::RecordReader(const std::filesystem::path& path, std::string source
   if (!record_.is_object()) throw UsageError(source_ + " is not a JSON object");
   if (record_.contains("ddim_sidecar")) {
     const auto version = json_int64(record_["ddim_sidecar"]);
-    if (!version || *version < 1) throw UsageError(source_ + ": \"ddim_sidecar\" is " + json_excerpt(record_["ddim_sidecar"]));
+    if (!version || *version < 1)
+      throw UsageError(source_ + ": \"ddim_sidecar\" is " + json_excerpt(record_["ddim_sidecar"]));
     if (*version > kSidecarVersion) {
       throw UsageError(source_ + " has sidecar schema " + std::to_string(*version) + "; this ddim reads up to " +
                        std::to_string(kSidecarVersion) + " (a newer ddim wrote it)");
@@ -146,7 +147,8 @@ double RecordReader::number(const char* key) const {
 
 bool RecordReader::boolean(const char* key) const {
   const auto& value = at(key);
-  if (!value.is_boolean()) throw UsageError(source_ + ": \"" + key + "\" is " + json_excerpt(value) + ", not a boolean");
+  if (!value.is_boolean())
+    throw UsageError(source_ + ": \"" + key + "\" is " + json_excerpt(value) + ", not a boolean");
   return value.get<bool>();
 }
 

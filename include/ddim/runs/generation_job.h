@@ -50,8 +50,8 @@ struct DDIM_API GenerationJob {
   // Set by from_sidecar: make image `index` of the recorded run again, with the recorded UNet file
   // (refused when its SHA-256 differs) and scheduler config; `output` names the one image.
   struct Replay {
-    std::string source;              // "--from-sidecar <path>", for messages
-    std::filesystem::path sidecar;   // the sidecar itself (an input: never an output of the replay)
+    std::string source;             // "--from-sidecar <path>", for messages
+    std::filesystem::path sidecar;  // the sidecar itself (an input: never an output of the replay)
     int64_t index = 0;
     int64_t batch = 0;
     std::string unet_file, unet_format, unet_sha256;

@@ -21,22 +21,22 @@ namespace ddim {
 
 struct DDIM_API InversionJob {
   RunModel model;
-  std::vector<std::string> inputs;      // images (PNG, JPEG), folders of them (recursive), @list.txt
-  std::string method;                   // --method: "" = --scheduler's (ddim)
+  std::vector<std::string> inputs;       // images (PNG, JPEG), folders of them (recursive), @list.txt
+  std::string method;                    // --method: "" = --scheduler's (ddim)
   std::optional<std::string> scheduler;  // --scheduler: ddim or dpmsolver
-  std::optional<int64_t> iterations;    // --iterations (fixed-point)
-  std::optional<double> tolerance;      // --tolerance (fixed-point)
-  std::optional<double> edict_p;        // --edict-p (edict)
-  std::optional<double> bdia_gamma;     // --bdia-gamma (bdia)
-  int64_t steps = 50;                   // --steps
-  std::optional<std::string> output;    // -o: every image's latents in one file (latents.pt)
-  std::string output_dir;               // --output-dir: one latents file per image, and a manifest
-  std::string reconstruct;              // --reconstruct: PNG name or pattern (a folder with --output-dir)
-  int64_t batch_size = 16;              // --batch-size
-  bool resize = false;                  // --resize
-  std::string shard;                    // --shard, with --output-dir
-  int64_t shards = 0;                   // --shards
-  bool resume = false;                  // --resume, with --output-dir
+  std::optional<int64_t> iterations;     // --iterations (fixed-point)
+  std::optional<double> tolerance;       // --tolerance (fixed-point)
+  std::optional<double> edict_p;         // --edict-p (edict)
+  std::optional<double> bdia_gamma;      // --bdia-gamma (bdia)
+  int64_t steps = 50;                    // --steps
+  std::optional<std::string> output;     // -o: every image's latents in one file (latents.pt)
+  std::string output_dir;                // --output-dir: one latents file per image, and a manifest
+  std::string reconstruct;               // --reconstruct: PNG name or pattern (a folder with --output-dir)
+  int64_t batch_size = 16;               // --batch-size
+  bool resize = false;                   // --resize
+  std::string shard;                     // --shard, with --output-dir
+  int64_t shards = 0;                    // --shards
+  bool resume = false;                   // --resume, with --output-dir
 
   // The method with its parameters: --method (or --scheduler's pair), each parameter only with its
   // method. Throws UsageError naming the flag.

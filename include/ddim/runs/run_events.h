@@ -19,13 +19,13 @@ namespace ddim {
 // A phase of a run about to start ("generate", "invert", "reconstruct").
 struct DDIM_API RunPlan {
   std::string phase;
-  uint64_t seed = 0;           // generation: the noise's seed (batch k draws from seed + k)
-  int64_t num_images = 0;      // in the whole run
+  uint64_t seed = 0;       // generation: the noise's seed (batch k draws from seed + k)
+  int64_t num_images = 0;  // in the whole run
   int64_t batch_size = 0;
-  int64_t batches = 0;         // in the whole run
+  int64_t batches = 0;  // in the whole run
   int64_t shard_index = 0, shard_count = 1;
-  int64_t my_batches = 0;      // this process's (its shard's) batches
-  int64_t my_images = 0;       // at most this many images in them
+  int64_t my_batches = 0;               // this process's (its shard's) batches
+  int64_t my_images = 0;                // at most this many images in them
   std::optional<int64_t> replay_index;  // from a sidecar: the one image made again
 
   // The plan of `num_images` images in batches of `batch_size`, of which `mine` (the run's shard,
@@ -46,7 +46,7 @@ struct RunEvents {
   std::function<void(const RunPlan&)> on_plan;
   StepCallback on_step;  // per denoising step of each batch; false stops the run between steps
   std::function<void(const WrittenFile&)> on_file;
-  std::function<void(int64_t images)> on_batch;  // a batch of this shard finished
+  std::function<void(int64_t images)> on_batch;     // a batch of this shard finished
   std::function<void(const std::string&)> on_note;  // one line about the run, e.g. batches kept by resume
 };
 
