@@ -20,7 +20,7 @@ cd "$root"
 log() { printf 'setup: %s\n' "$*" >&2; }
 
 # --- 1. Debian packages ------------------------------------------------------------------
-apt_packages=(libcli11-dev libstb-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev libboost-math-dev
+apt_packages=(g++ make libcli11-dev libstb-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev libboost-math-dev
               libpng-dev libjpeg62-turbo-dev python3-venv)
 missing=()
 for p in "${apt_packages[@]}"; do
@@ -71,7 +71,9 @@ cmake_bin="$(dirname "$python")/cmake"
 build_dir="${DDIM_BUILD_DIR:-build}"
 build_type="${DDIM_BUILD_TYPE:-Release}"
 jobs="${DDIM_JOBS:-$(nproc)}"
-# The CUDA language is enabled by torch's CMake config when the wheel is a CUDA build.
+# torch's CMake config enables the CUDA language when the wheel is a CUDA build: with a toolkit it
+# is used (found on PATH or in /usr/local/cuda); without one, cmake/ddimFindTorch.cmake imports
+# LibTorch's libraries directly. Either way the build is one binary for CPU-only and CUDA machines.
 if [ -z "${CUDACXX:-}" ] && ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
   export CUDACXX=/usr/local/cuda/bin/nvcc
 fi
