@@ -262,5 +262,8 @@ TEST(TensorFiles, CraftedFilesAreRefused) {
       << load_error(data / "unpickler_claims_29gb.pt");
   EXPECT_NE(load_error(data / "unpickler_claims_4gb.pt").find("past the end of data.pkl"), std::string::npos)
       << load_error(data / "unpickler_claims_4gb.pt");
+  // Found by fuzz_latents: a pickle naming LibTorch's int7 type, which its own copies refuse.
+  EXPECT_NE(load_error(data / "int7_tensor.pt").find("type Int7"), std::string::npos)
+      << load_error(data / "int7_tensor.pt");
   for (const auto& p : {good_st, good_pt, bad}) std::filesystem::remove(p);
 }

@@ -355,3 +355,31 @@ TEST(SchedulerStep, DPMSolverBuildsWhatDiffusersBuildsAndRefusesTheFailingStep) 
   // Refused at a step exactly when set_timesteps warned.
   EXPECT_EQ(refused, !warnings.empty());
 }
+
+// Found by fuzz_scheduler_config: linear betas up to 0.812 make alphas_cumprod underflow to 0, and
+// an inverse DDIM epsilon step from there divides by zero, as in diffusers. Without clipping every
+// such schedule is refused at set_timesteps; with clipping the one step that can turn 0 / 0 into
+// NaN is refused there, never handed on.
+TEST(SchedulerStep, InverseDDIMFromAlphaZeroIsRefusedNotNaN) {
+  const std::string betas = "\"beta_end\": 0.812, \"set_alpha_to_one\": true, \"timestep_spacing\": \"leading\"";
+  auto unclipped = make("DDIMInverseScheduler", betas + ", \"clip_sample\": false");
+  const auto msg = message_of<ddim::SchedulerError>([&] { unclipped->set_timesteps(100); });
+  EXPECT_NE(msg.find("alphas_cumprod is 0"), std::string::npos) << msg;
+
+  auto clipped = make("DDIMInverseScheduler", betas + ", \"clip_sample\": true");
+  clipped->set_timesteps(100);
+  auto x = torch::linspace(-1.5, 1.5, 8).reshape({1, 2, 2, 2});
+  const auto noise = torch::linspace(1.0, -1.0, 8).reshape({1, 2, 2, 2});
+  const auto ts = clipped->timesteps();
+  bool refused = false;
+  for (int64_t i = 0; i < ts.numel() && !refused; ++i) {
+    try {
+      x = clipped->step(x * 0.5 + noise * 0.25, ts[i].item<int64_t>(), x).prev_sample;
+      EXPECT_TRUE(torch::isfinite(x).all().item<bool>()) << "step " << i;
+    } catch (const ddim::SchedulerError& e) {
+      EXPECT_NE(std::string(e.what()).find("non-finite"), std::string::npos) << e.what();
+      refused = true;
+    }
+  }
+  EXPECT_TRUE(refused) << "the model output's fixed point x = 0.5 noise makes 0 / 0 at an alpha-0 step";
+}

@@ -70,6 +70,35 @@ void save_tensors(const std::filesystem::path& path, const NamedTensors& tensors
   write_file_atomically(path, pickled(dict));
 }
 
+namespace {
+
+// A tensor from LibTorch's unpickler, in one of the types a tensor file of ours or of Python's
+// torch.save holds for numbers: LibTorch also builds tensors of types most of its ops refuse
+// (int1 ... int7, uint16 ... uint64, float8, quantized, bits), which would fail later with its own
+// message, not ours.
+torch::Tensor checked_type(torch::Tensor tensor, const std::filesystem::path& path) {
+  switch (tensor.scalar_type()) {
+    case torch::kFloat:
+    case torch::kDouble:
+    case torch::kHalf:
+    case torch::kBFloat16:
+    case torch::kBool:
+    case torch::kByte:
+    case torch::kChar:
+    case torch::kShort:
+    case torch::kInt:
+    case torch::kLong:
+    case torch::kComplexFloat:
+    case torch::kComplexDouble:
+      return tensor;
+    default:
+      throw IOError(path.string() + " holds a tensor of type " + c10::toString(tensor.scalar_type()) +
+                    ", which is not a number type ddim reads");
+  }
+}
+
+}  // namespace
+
 torch::Tensor load_tensor(const std::filesystem::path& path) {
   const std::string data = read_file(path);
   if (detail::looks_like_safetensors(data)) {
@@ -81,14 +110,14 @@ torch::Tensor load_tensor(const std::filesystem::path& path) {
   }
   const auto value = unpickle(data, path);
   if (!value.isTensor()) throw IOError(path.string() + " does not hold a single tensor");
-  return value.toTensor();
+  return checked_type(value.toTensor(), path);
 }
 
 NamedTensors load_tensors(const std::filesystem::path& path) {
   const std::string data = read_file(path);
   if (detail::looks_like_safetensors(data)) return detail::decode_safetensors(data, path.string());
   const auto value = unpickle(data, path);
-  if (value.isTensor()) return {{"latents", value.toTensor()}};
+  if (value.isTensor()) return {{"latents", checked_type(value.toTensor(), path)}};
   const auto refuse = [&] {
     return IOError(path.string() + " holds neither a tensor nor a dict from names to tensors");
   };
@@ -96,7 +125,7 @@ NamedTensors load_tensors(const std::filesystem::path& path) {
   NamedTensors tensors;
   for (const auto& entry : value.toGenericDict()) {
     if (!entry.key().isString() || !entry.value().isTensor()) throw refuse();
-    tensors.emplace(entry.key().toStringRef(), entry.value().toTensor());
+    tensors.emplace(entry.key().toStringRef(), checked_type(entry.value().toTensor(), path));
   }
   if (tensors.empty()) throw refuse();
   return tensors;

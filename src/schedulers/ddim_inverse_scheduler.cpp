@@ -62,6 +62,15 @@ void DDIMInverseScheduler::set_timesteps(int64_t num_inference_steps, torch::Dev
       throw SchedulerError(std::string(kName) + ": with sample prediction the step at timestep " + std::to_string(t) +
                            " starts from alpha 1 and diffusers returns NaN; use set_alpha_to_one false");
     }
+    // Epsilon prediction from alphas_cumprod 0 (betas whose product underflows, or zero-SNR)
+    // divides by zero: only clipping can keep diffusers' result finite, and not for every sample.
+    if (config_.prediction_type == PredictionType::kEpsilon && core_->alpha_prod_or_boundary(from) == 0.0F &&
+        !config_.clip_sample) {
+      throw SchedulerError(std::string(kName) + ": the step to timestep " + std::to_string(t) + " starts from timestep " +
+                           std::to_string(from) +
+                           " whose alphas_cumprod is 0, and epsilon prediction without clipping divides by zero there "
+                           "(diffusers returns non-finite samples); use v_prediction or clip_sample");
+    }
   }
   core_->set_schedule(std::move(ts), num_inference_steps, device);
 }
@@ -82,6 +91,14 @@ SchedulerOutput DDIMInverseScheduler::step(const torch::Tensor& model_output, in
   processing.clip = config_.clip_sample;
   processing.clip_range = static_cast<float>(config_.clip_sample_range);
   auto [prev_sample, x0] = detail::ddim_step(sample, model_output, scalars, processing, torch::Tensor(), 0.0F);
+  // The one step whose result depends on the data (a clipped 0 / 0 is NaN): checked here only, so
+  // that other steps never wait for the device.
+  if (config_.prediction_type == PredictionType::kEpsilon && core_->alpha_prod_or_boundary(from) == 0.0F &&
+      !torch::isfinite(prev_sample).all().item<bool>()) {
+    throw SchedulerError(std::string(kName) + ": the step to timestep " + std::to_string(timestep) +
+                         " gives a non-finite sample (alphas_cumprod 0 at timestep " + std::to_string(from) +
+                         " with epsilon prediction divides by zero; diffusers returns NaN); use v_prediction");
+  }
   return {prev_sample, x0};
 }
 
