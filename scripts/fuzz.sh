@@ -3,6 +3,7 @@
 # each for a while from its seed corpus.
 #   scripts/fuzz.sh                      every harness, 30 seconds each
 #   scripts/fuzz.sh --seconds 600        longer runs
+#   scripts/fuzz.sh --runs 1000000       each harness until it has run this many inputs
 #   scripts/fuzz.sh fuzz_image ...       some harnesses only
 # New inputs that add coverage are kept in build-fuzz/corpus/<harness>/; an input that crashes
 # (sanitizer report, abort on an escaped non-ddim exception, timeout, memory limit) is saved in
@@ -12,15 +13,19 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 seconds=30
+runs_limit=0
 harnesses=()
 while (($#)); do
   case "$1" in
     --seconds)
       [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || { echo "fuzz.sh: --seconds needs a positive integer, got '${2:-}'" >&2; exit 2; }
       seconds="$2"; shift ;;
-    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --runs)
+      [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || { echo "fuzz.sh: --runs needs a positive integer, got '${2:-}'" >&2; exit 2; }
+      runs_limit="$2"; seconds=0; shift ;;
+    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     fuzz_*) harnesses+=("$1") ;;
-    *) echo "fuzz.sh: unknown argument '$1' (use --seconds N and harness names fuzz_*)" >&2; exit 2 ;;
+    *) echo "fuzz.sh: unknown argument '$1' (use --seconds N, --runs N and harness names fuzz_*)" >&2; exit 2 ;;
   esac
   shift
 done
@@ -59,8 +64,12 @@ for h in "${harnesses[@]}"; do
   corpus="$build_dir/corpus/$h"; artifacts="$build_dir/artifacts/$h"
   mkdir -p "$corpus" "$artifacts"
   log="$build_dir/fuzz-$h.log"
-  echo "fuzz.sh: $h for ${seconds}s (log: $log)"
-  if "$build_dir/fuzz/$h" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 -malloc_limit_mb=2048 \
+  if ((runs_limit)); then
+    echo "fuzz.sh: $h for $runs_limit runs (log: $log)"
+  else
+    echo "fuzz.sh: $h for ${seconds}s (log: $log)"
+  fi
+  if "$build_dir/fuzz/$h" -max_total_time="$seconds" -runs="$((runs_limit ? runs_limit : -1))" -timeout=20 -rss_limit_mb=4096 -malloc_limit_mb=2048 \
        -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" "tests/fuzz/corpus/$h" >"$log" 2>&1; then
     runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")"
     cov="$(grep -o 'cov: [0-9]*' "$log" | tail -1)"
