@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Export a diffusers UNet2DModel to a ddim model folder: an AOTInductor package, TorchScript, or both.
+"""Export a diffusers UNet to a ddim model folder: an AOTInductor package, TorchScript, or both.
 
     .venv/bin/python scripts/export_unet.py SRC OUT [--format aoti|torchscript|both]
         [--device cpu|cuda] [--dtype float32|float16|bfloat16] [--march native|x86-64-v3|...] [--threads N]
+        [--null-class N] [--guidance-scale G] [--sequence-length L]
 
 SRC is a hub id (downloaded where the hub is reachable; the local cache is honoured, so it works
 offline once cached), a local diffusers folder (a pipeline folder with unet/ and scheduler/, or a
@@ -16,7 +17,23 @@ its unet/model.pt. OUT becomes:
     OUT/scheduler/scheduler_config.json   as saved with the source (a DDIMScheduler config when none)
     OUT/ddim_export.json                  what was exported: format, dtype, device, versions, CPU ISA
 
-Both artifacts compute forward(sample[B,C,H,W], timestep[B] int64) -> model output. The AOTInductor
+The UNet is a UNet2DModel (unconditional, or class-conditional: num_class_embeds with
+class_embed_type None) or a UNet2DConditionModel (cross-attention on encoder_hidden_states, plus
+class labels where its config has them). Both artifacts compute
+
+    forward(sample[B,C,H,W], timestep[B] int64[, encoder_hidden_states[B,L,D]][, class_labels[B] int64])
+
+in that order, which ddim_export.json records as "inputs". L is the sequence length of the example
+(--sequence-length, 77 as CLIP's); an AOTInductor package takes that L only. What needs inputs
+ddim does not give is refused, naming the config key: class_embed_type "timestep", "identity",
+"projection", "simple_projection"; addition_embed_type (SDXL's added_cond_kwargs);
+time_cond_proj_dim; encoder_hid_dim_type. diffusers' UNet2DModel has no null class for
+classifier-free guidance: a model trained with one (DiT's convention: num_class_embeds = classes + 1,
+the null class = the last row) is exported with --null-class N, which ddim_export.json records
+with --guidance-scale, the default guidance for the model (e.g. measured best by
+scripts/eval_digits.py).
+
+The AOTInductor
 package is compiled C++ for this machine's instruction set (-march=native unless --march says
 otherwise) and this torch version; it holds two models, "batch1" (static batch 1, the fastest
 shape) and "batched" (a dynamic batch over the range torch.export proves, e.g. 2..63; larger
@@ -39,7 +56,7 @@ import warnings
 
 import torch
 import diffusers
-from diffusers import DDIMScheduler, UNet2DModel
+from diffusers import DDIMScheduler, UNet2DConditionModel, UNet2DModel
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 # Exported against eager, the largest absolute difference allowed, per dtype.
@@ -68,6 +85,11 @@ class ExportError(Exception):
     pass
 
 
+UNET_CLASSES = {"UNet2DModel": UNet2DModel, "UNet2DConditionModel": UNet2DConditionModel}
+# Default sequence length of encoder_hidden_states in the example inputs: CLIP's 77 tokens.
+SEQUENCE_LENGTH = 77
+
+
 class UNetForward(torch.nn.Module):
     """forward(sample, timestep[B]) -> the UNet's output tensor (return_dict=False)."""
 
@@ -79,10 +101,54 @@ class UNetForward(torch.nn.Module):
         return self.unet(sample, timestep, return_dict=False)[0]
 
 
+class ClassUNetForward(UNetForward):
+    """forward(sample, timestep[B], class_labels[B] int64)."""
+
+    def forward(self, sample, timestep, class_labels):
+        return self.unet(sample, timestep, class_labels=class_labels, return_dict=False)[0]
+
+
+class CrossAttentionUNetForward(UNetForward):
+    """forward(sample, timestep[B], encoder_hidden_states[B, L, D])."""
+
+    def forward(self, sample, timestep, encoder_hidden_states):
+        return self.unet(sample, timestep, encoder_hidden_states, return_dict=False)[0]
+
+
+class CrossAttentionClassUNetForward(UNetForward):
+    """forward(sample, timestep[B], encoder_hidden_states[B, L, D], class_labels[B] int64)."""
+
+    def forward(self, sample, timestep, encoder_hidden_states, class_labels):
+        return self.unet(sample, timestep, encoder_hidden_states, class_labels=class_labels, return_dict=False)[0]
+
+
+WRAPPERS = {(): UNetForward, ("class_labels",): ClassUNetForward,
+            ("encoder_hidden_states",): CrossAttentionUNetForward,
+            ("encoder_hidden_states", "class_labels"): CrossAttentionClassUNetForward}
+
+
+def condition_inputs(unet):
+    """The condition inputs the UNet takes after (sample, timestep), in order; ExportError naming the config
+    key for what needs inputs ddim does not give."""
+    config = unet.config
+    conditional = isinstance(unet, UNet2DConditionModel)
+    for key in (("addition_embed_type", "time_cond_proj_dim", "encoder_hid_dim_type") if conditional else ()):
+        if config.get(key) is not None:
+            raise ExportError(f"the UNet's {key} is {config[key]!r}: it needs inputs ddim does not give "
+                              f"(only {key} None is exported)")
+    if config.get("class_embed_type") is not None:
+        raise ExportError(f"the UNet's class_embed_type is {config['class_embed_type']!r}: ddim gives class labels "
+                          "to an embedding table only (class_embed_type None with num_class_embeds)")
+    inputs = ("encoder_hidden_states",) if conditional else ()
+    if config.get("num_class_embeds") is not None:
+        inputs += ("class_labels",)
+    return inputs
+
+
 def load_ddim_folder(src):
     """A UNet2DModel rebuilt from a ddim model folder: unet/config.json and the weights of unet/model.pt."""
     config = json.load(open(os.path.join(src, "unet", "config.json")))
-    unet = UNet2DModel.from_config({k: v for k, v in config.items() if not k.startswith("_")})
+    unet = unet_class(config, src).from_config({k: v for k, v in config.items() if not k.startswith("_")})
     prefix = "unet."  # UNetForward's attribute name in the trace
     state = torch.jit.load(os.path.join(src, "unet", "model.pt"), map_location="cpu").state_dict()
     state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
@@ -92,6 +158,20 @@ def load_ddim_folder(src):
         raise ExportError(f"{src}/unet/model.pt does not hold the weights of its config.json: "
                           f"{str(e).splitlines()[0]}") from e
     return unet.float()
+
+
+def unet_class(config, where):
+    name = config.get("_class_name", "UNet2DModel")
+    if name not in UNET_CLASSES:
+        raise ExportError(f"{where}: the UNet's _class_name is {name!r}, not one of {', '.join(UNET_CLASSES)}")
+    return UNET_CLASSES[name]
+
+
+def load_unet(path, subfolder=None):
+    """A UNet2DModel or UNet2DConditionModel, as its config's _class_name says."""
+    config = (UNet2DModel.load_config(path, subfolder=subfolder) if subfolder
+              else UNet2DModel.load_config(path))
+    return unet_class(config, path).from_pretrained(path, **({"subfolder": subfolder} if subfolder else {}))
 
 
 def load_source(src):
@@ -104,16 +184,20 @@ def load_source(src):
             has_weights = any(n.startswith("diffusion_pytorch_model") for n in os.listdir(unet_dir))
             if not has_weights and os.path.isfile(os.path.join(unet_dir, "model.pt")):
                 return load_ddim_folder(src), scheduler, f"ddim model folder {src}"
-            unet = UNet2DModel.from_pretrained(src, subfolder="unet")
+            unet = load_unet(src, subfolder="unet")
             return unet, scheduler, f"local pipeline folder {src}"
         if os.path.isfile(os.path.join(src, "config.json")):
-            return UNet2DModel.from_pretrained(src), None, f"local UNet folder {src}"
+            return load_unet(src), None, f"local UNet folder {src}"
         raise ExportError(f"{src} is neither a pipeline folder (unet/config.json) nor a UNet folder (config.json)")
     try:
-        unet = UNet2DModel.from_pretrained(src, subfolder="unet")
+        unet = load_unet(src, subfolder="unet")
+    except ExportError:
+        raise
     except Exception:
         try:
-            unet = UNet2DModel.from_pretrained(src)
+            unet = load_unet(src)
+        except ExportError:
+            raise
         except Exception as e:
             raise ExportError(f"cannot load {src!r} as a hub id or a folder: {str(e).splitlines()[0]}") from e
     scheduler = None
@@ -130,18 +214,44 @@ def sample_shape(config, batch):
     return (batch, config["in_channels"], *hw)
 
 
+def make_wrapper(unet, sequence_length):
+    """The module both exports trace: forward(sample, timestep, *the condition inputs)."""
+    inputs = condition_inputs(unet)
+    wrapper = WRAPPERS[inputs](unet).eval()
+    wrapper.condition_names = inputs
+    wrapper.sequence_length = sequence_length
+    if "encoder_hidden_states" in inputs and not isinstance(unet.config.cross_attention_dim, int):
+        raise ExportError(f"the UNet's cross_attention_dim is {unet.config.cross_attention_dim!r}: ddim exports "
+                          "one encoder_hidden_states width (an integer) only")
+    return wrapper
+
+
+def condition_example(wrapper, batch, device, dtype, gen):
+    """Random condition inputs for a batch, in the wrapper's order."""
+    config = wrapper.unet.config
+    tensors = []
+    for name in wrapper.condition_names:
+        if name == "class_labels":
+            tensors.append(torch.randint(0, config.num_class_embeds, (batch,), generator=gen).to(device))
+        else:
+            shape = (batch, wrapper.sequence_length, config.cross_attention_dim)
+            tensors.append(torch.randn(shape, generator=gen).to(device, dtype))
+    return tuple(tensors)
+
+
 def check_against_eager(run, wrapper, device, dtype_name, what, batches=(1, 3)):
-    """Largest absolute difference between run(x, t) and the eager model over batches x two timesteps."""
+    """Largest absolute difference between run(x, t, ...) and the eager model over batches x two timesteps."""
     dtype = DTYPES[dtype_name]
     gen = torch.Generator().manual_seed(1)
     worst = 0.0
     with torch.no_grad():
         for batch in batches:
             x = torch.randn(sample_shape(wrapper.unet.config, batch), generator=gen).to(device, dtype)
+            condition = condition_example(wrapper, batch, device, dtype, gen)
             for t in (10, 731):
                 ts = torch.full((batch,), t, dtype=torch.int64, device=device)
-                a = run(x, ts).float()
-                b = wrapper(x, ts).float()
+                a = run(x, ts, *condition).float()
+                b = wrapper(x, ts, *condition).float()
                 if a.shape != b.shape:
                     raise ExportError(f"{what} output shape {tuple(a.shape)} != eager {tuple(b.shape)} "
                                       f"(batch {batch}, timestep {t})")
@@ -156,7 +266,7 @@ def example_inputs(wrapper, batch, device, dtype_name):
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(sample_shape(wrapper.unet.config, batch), generator=gen).to(device, DTYPES[dtype_name])
     t = torch.tensor([999, 500, 1][:batch] + [7] * max(0, batch - 3), dtype=torch.int64, device=device)
-    return x, t
+    return (x, t) + condition_example(wrapper, batch, device, DTYPES[dtype_name], gen)
 
 
 def trace(wrapper, path, device, dtype_name):
@@ -219,6 +329,7 @@ def compile_aoti(wrapper, path, device, dtype_name, march, threads):
         "ddim.dtype": dtype_name,
         "ddim.cpu_features": " ".join(cpu_features),
         "ddim.threads": str(n_threads),
+        "ddim.inputs": " ".join(["sample", "timestep", *wrapper.condition_names]),
     }
     files = {}
     ranges = {}
@@ -232,7 +343,7 @@ def compile_aoti(wrapper, path, device, dtype_name, march, threads):
                 "batch1": torch.export.export(wrapper, example_inputs(wrapper, 1, device, dtype_name)),
                 # An example batch >= 2: torch.export specializes a dimension of size 1 (0/1 specialization).
                 "batched": torch.export.export(wrapper, example_inputs(wrapper, 2, device, dtype_name),
-                                               dynamic_shapes=({0: batch}, {0: batch})),
+                                               dynamic_shapes=({0: batch},) * (2 + len(wrapper.condition_names))),
             }
             for name, ep in programs.items():
                 ranges[name] = batch_range(ep)
@@ -254,15 +365,43 @@ def compile_aoti(wrapper, path, device, dtype_name, march, threads):
     return worst, meta
 
 
-def export(src, out, device, dtype_name, formats=("aoti",), overwrite=False, march="native", threads=0):
+def conditioning_record(wrapper, null_class, guidance_scale):
+    """What ddim_export.json says of the condition inputs; ExportError for a null class or guidance that does
+    not fit the model."""
+    config = wrapper.unet.config
+    record = {}
+    if "class_labels" in wrapper.condition_names:
+        if null_class is not None and not 0 <= null_class < config.num_class_embeds:
+            raise ExportError(f"--null-class {null_class} is not a row of the UNet's class embedding "
+                              f"(num_class_embeds {config.num_class_embeds})")
+        record["class_labels"] = {"num_class_embeds": config.num_class_embeds, "null_class": null_class}
+    elif null_class is not None:
+        raise ExportError(f"--null-class {null_class}: the UNet has no class embedding (num_class_embeds None)")
+    if "encoder_hidden_states" in wrapper.condition_names:
+        record["encoder_hidden_states"] = {"sequence_length": wrapper.sequence_length,
+                                           "dim": config.cross_attention_dim}
+    if guidance_scale is not None:
+        if not record:
+            raise ExportError(f"--guidance-scale {guidance_scale}: the UNet takes no condition to guide with")
+        if not guidance_scale >= 0:
+            raise ExportError(f"--guidance-scale {guidance_scale}: must be >= 0")
+        record["guidance_scale"] = guidance_scale
+    return record
+
+
+def export(src, out, device, dtype_name, formats=("aoti",), overwrite=False, march="native", threads=0,
+           null_class=None, guidance_scale=None, sequence_length=SEQUENCE_LENGTH):
     if device == "cuda" and not torch.cuda.is_available():
         raise ExportError("--device cuda needs a CUDA GPU visible to torch")
     if device == "cuda" and "aoti" in formats:
         raise ExportError("--format aoti is CPU-only in this version; export for CUDA with --format torchscript")
     if os.path.exists(out) and os.listdir(out) and not overwrite:
         raise ExportError(f"{out} exists and is not empty (pass --overwrite to replace it)")
+    if sequence_length < 1:
+        raise ExportError(f"--sequence-length {sequence_length}: must be >= 1")
     unet, scheduler, description = load_source(src)
-    wrapper = UNetForward(unet.to(device=device, dtype=DTYPES[dtype_name]).eval()).eval()
+    wrapper = make_wrapper(unet.to(device=device, dtype=DTYPES[dtype_name]).eval(), sequence_length)
+    conditioning = conditioning_record(wrapper, null_class, guidance_scale)
     if scheduler is None:
         scheduler = dict(DDIMScheduler(num_train_timesteps=1000).config)
         scheduler["_class_name"] = "DDIMScheduler"
@@ -281,6 +420,9 @@ def export(src, out, device, dtype_name, formats=("aoti",), overwrite=False, mar
             "in_channels": unet.config.in_channels,
             "out_channels": unet.config.out_channels,
             "sample_size": unet.config.sample_size,
+            "unet_class": type(unet).__name__,
+            "inputs": ["sample", "timestep", *wrapper.condition_names],
+            "conditioning": conditioning,
             "dtype": dtype_name,
             "device": device,
             "prediction_type": scheduler.get("prediction_type", "epsilon"),
@@ -295,7 +437,7 @@ def export(src, out, device, dtype_name, formats=("aoti",), overwrite=False, mar
                 worst, extra = trace(wrapper, path, device, dtype_name)
             meta[fmt] = dict(extra, max_abs_error=worst)
         unet_config = {k: v for k, v in dict(unet.config).items()}
-        unet_config["_class_name"] = "UNet2DModel"
+        unet_config["_class_name"] = type(unet).__name__
         with open(os.path.join(tmp, "unet", "config.json"), "w") as f:
             json.dump(unet_config, f, indent=2, sort_keys=True)
         with open(os.path.join(tmp, "scheduler", "scheduler_config.json"), "w") as f:
@@ -303,7 +445,7 @@ def export(src, out, device, dtype_name, formats=("aoti",), overwrite=False, mar
         with open(os.path.join(tmp, "model_index.json"), "w") as f:
             json.dump({"_class_name": "DDIMPipeline", "_diffusers_version": diffusers.__version__,
                        "scheduler": ["diffusers", scheduler.get("_class_name", "DDIMScheduler")],
-                       "unet": ["diffusers", "UNet2DModel"]}, f, indent=2)
+                       "unet": ["diffusers", type(unet).__name__]}, f, indent=2)
         with open(os.path.join(tmp, "ddim_export.json"), "w") as f:
             json.dump(meta, f, indent=2)
         umask = os.umask(0)
@@ -332,6 +474,13 @@ def main():
                              "any AVX2 machine")
     parser.add_argument("--threads", type=int, default=0,
                         help="threads an aoti CPU package runs on (fixed when compiled; default: torch's count)")
+    parser.add_argument("--null-class", type=int, default=None,
+                        help="the class label a class-conditional UNet was trained to take as 'no class' "
+                             "(classifier-free guidance's unconditional half)")
+    parser.add_argument("--guidance-scale", type=float, default=None,
+                        help="the default guidance scale ddim-generate uses for this conditional model")
+    parser.add_argument("--sequence-length", type=int, default=SEQUENCE_LENGTH,
+                        help="the length L of encoder_hidden_states [B, L, D] a cross-attention UNet takes")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     args = parser.parse_args()
     if args.threads < 0:
@@ -340,7 +489,7 @@ def main():
         parser.error(f"--march {args.march!r} is not a compiler architecture name")
     try:
         meta = export(args.src, args.out, args.device, args.dtype, FORMATS[args.format], args.overwrite,
-                      args.march, args.threads)
+                      args.march, args.threads, args.null_class, args.guidance_scale, args.sequence_length)
     except ExportError as e:
         print(f"export_unet: {e}", file=sys.stderr)
         return 1

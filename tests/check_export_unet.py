@@ -54,6 +54,37 @@ def main():
             r = run(script, tiny, os.path.join(work, "bad"), *bad)
             if r.returncode == 0 or words not in r.stderr or os.path.exists(os.path.join(work, "bad")):
                 failures.append(f"{bad}: rc {r.returncode}, stderr {r.stderr!r}")
+        # Conditional UNets that need inputs ddim does not give are refused by the config key; so is a
+        # null class or guidance that does not fit the model.
+        from diffusers import UNet2DConditionModel, UNet2DModel
+        small = dict(sample_size=8, layers_per_block=1, block_out_channels=(8, 16), norm_num_groups=4)
+        cross = dict(small, in_channels=4, out_channels=4, cross_attention_dim=8, attention_head_dim=2,
+                     down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                     up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"))
+        plain = dict(small, down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"))
+        refused = [
+            (UNet2DConditionModel(**cross, addition_embed_type="text_time", addition_time_embed_dim=4,
+                                  projection_class_embeddings_input_dim=16), [], "addition_embed_type"),
+            (UNet2DConditionModel(**cross, time_cond_proj_dim=8), [], "time_cond_proj_dim"),
+            (UNet2DConditionModel(**cross, encoder_hid_dim=8, encoder_hid_dim_type="text_proj"), [],
+             "encoder_hid_dim_type"),
+            (UNet2DModel(**plain, class_embed_type="timestep"), [], "class_embed_type is 'timestep'"),
+            (UNet2DModel(**plain, class_embed_type="identity"), [], "class_embed_type is 'identity'"),
+            (UNet2DModel(**plain), ["--null-class", "0"], "no class embedding"),
+            (UNet2DModel(**plain, num_class_embeds=3), ["--null-class", "3"], "--null-class 3 is not a row"),
+            (UNet2DModel(**plain), ["--guidance-scale", "2"], "takes no condition"),
+            (UNet2DModel(**plain, num_class_embeds=3), ["--guidance-scale", "-1"], "--guidance-scale -1"),
+            (UNet2DConditionModel(**cross), ["--sequence-length", "0"], "--sequence-length 0"),
+        ]
+        for i, (unet, flags, words) in enumerate(refused):
+            folder = os.path.join(work, f"cond{i}")
+            unet.save_pretrained(folder)
+            r = run(script, folder, os.path.join(work, f"cond{i}-out"), *flags)
+            lines = [line for line in r.stderr.splitlines() if line.strip() and "Warning" not in line]
+            if r.returncode == 0 or words not in r.stderr or os.path.exists(os.path.join(work, f"cond{i}-out")):
+                failures.append(f"conditional refusal {words!r}: rc {r.returncode}, stderr {r.stderr[-300:]!r}")
+            elif not lines[-1].startswith("export_unet: "):
+                failures.append(f"conditional refusal {words!r}: last line {lines[-1]!r}")
         # --device cuda without a GPU is a one-line refusal.
         if not __import__("torch").cuda.is_available():
             r = run(script, tiny, os.path.join(work, "cuda"), "--device", "cuda")
