@@ -100,6 +100,12 @@ AOTInductorUNet::AOTInductorUNet(const std::filesystem::path& model_dir, torch::
     throw ConfigError(detail::wrong_target_message(package, field("ddim.device"), field("ddim.dtype"), device, dtype) +
                       " --format aoti");
   }
+  // Packages compiled before conditioning existed take (sample, timestep) and record no inputs.
+  const auto inputs = field("ddim.inputs").empty() ? std::string("sample timestep") : field("ddim.inputs");
+  if (inputs != join(config_.inputs)) {
+    throw ConfigError(package.string() + " takes inputs (" + inputs + "), but " +
+                      (model_dir / "ddim_export.json").string() + " records (" + join(config_.inputs) + ")" + reexport);
+  }
   if (const auto missing = detail::missing_cpu_features(split_words(field("ddim.cpu_features"))); !missing.empty()) {
     throw ConfigError(package.string() + " was compiled for CPU features this machine lacks (" + join(missing) +
                       "); re-export it on this machine, or with --march x86-64-v3 for any AVX2 machine, with "
@@ -130,28 +136,41 @@ AOTInductorUNet::AOTInductorUNet(const std::filesystem::path& model_dir, torch::
 AOTInductorUNet::~AOTInductorUNet() = default;
 
 torch::Tensor AOTInductorUNet::forward(const torch::Tensor& sample, int64_t timestep) {
+  return forward(sample, timestep, Condition{});
+}
+
+torch::Tensor AOTInductorUNet::forward(const torch::Tensor& sample, int64_t timestep, const Condition& condition) {
   detail::check_shape(sample, {-1, config_.in_channels, config_.sample_height, config_.sample_width}, "UNet: sample");
+  config_.check_condition(condition, sample.size(0));
   // Dense in the canonical strides: a tensor with a size-1 dimension can pass is_contiguous() with
   // any stride there (e.g. a one-channel image batch permuted from [B, H, W, 1]), and the compiled
   // kernels index by the strides they were built for.
-  auto x = sample.to(device_, dtype_);
-  const auto dense = c10::contiguous_strides(x.sizes());
-  if (x.strides() != c10::IntArrayRef(dense)) x = x.clone(at::MemoryFormat::Contiguous);
-  const int64_t batch = x.size(0);
-  const auto run = [&](torch::inductor::AOTIModelPackageLoader& model, const torch::Tensor& part) {
-    const auto t = torch::full({part.size(0)}, timestep, torch::dtype(torch::kInt64).device(device_));
-    return model.run({part, t}).at(0);
+  const auto dense = [](torch::Tensor x) {
+    const auto strides = c10::contiguous_strides(x.sizes());
+    return x.strides() == c10::IntArrayRef(strides) ? x : x.clone(at::MemoryFormat::Contiguous);
   };
-  if (batch == 1) return run(*models_->batch1, x);
-  if (batch >= batch_min_ && batch <= batch_max_) return run(*models_->batched, x);
+  const auto x = dense(sample.to(device_, dtype_));
+  auto extra = detail::condition_inputs(config_, condition, device_, dtype_);
+  for (auto& tensor : extra) tensor = dense(tensor);
+  const int64_t batch = x.size(0);
+  const auto run = [&](torch::inductor::AOTIModelPackageLoader& model, int64_t start, int64_t end) {
+    const bool whole = start == 0 && end == batch;
+    std::vector<torch::Tensor> inputs{
+        whole ? x : x.slice(0, start, end).contiguous(),
+        torch::full({end - start}, timestep, torch::dtype(torch::kInt64).device(device_))};
+    for (const auto& tensor : extra) inputs.push_back(whole ? tensor : tensor.slice(0, start, end).contiguous());
+    return model.run(inputs).at(0);
+  };
+  if (batch == 1) return run(*models_->batch1, 0, 1);
+  if (batch >= batch_min_ && batch <= batch_max_) return run(*models_->batched, 0, batch);
   // Chunks of at most batch_max_; a chunk below the dynamic model's range runs image by image.
   std::vector<torch::Tensor> outputs;
   for (int64_t start = 0; start < batch; start += batch_max_) {
-    const auto part = x.slice(0, start, std::min(batch, start + batch_max_)).contiguous();
-    if (part.size(0) >= batch_min_) {
-      outputs.push_back(run(*models_->batched, part));
+    const int64_t end = std::min(batch, start + batch_max_);
+    if (end - start >= batch_min_) {
+      outputs.push_back(run(*models_->batched, start, end));
     } else {
-      for (int64_t i = 0; i < part.size(0); ++i) outputs.push_back(run(*models_->batch1, part.slice(0, i, i + 1)));
+      for (int64_t i = start; i < end; ++i) outputs.push_back(run(*models_->batch1, i, i + 1));
     }
   }
   return torch::cat(outputs);

@@ -1,5 +1,8 @@
 #include "models/model_folder.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "ddim/errors.h"
 #include "ddim/io/files.h"
 #include "io/json_values.h"
@@ -35,7 +38,75 @@ UNetConfig read_unet_config(const std::filesystem::path& unet_dir) {
   whole(config, "sample_size", 1, result.sample_width);
   if (config.contains("sample_size") && !config.at("sample_size").is_array())
     result.sample_width = result.sample_height;
+  read_conditioning(unet_dir.parent_path() / "ddim_export.json", result);
   return result;
+}
+
+void read_conditioning(const std::filesystem::path& export_json, UNetConfig& config) {
+  // Folders exported before conditioning existed have no "inputs": unconditional UNet2DModels.
+  if (!std::filesystem::exists(export_json)) return;
+  const auto meta = read_json(export_json);
+  if (!meta.is_object() || !meta.contains("inputs")) return;
+  const auto bad = [&](const std::string& key, const nlohmann::json& value, const std::string& expected) {
+    return ConfigError(export_json.string() + ": " + key + " is " + json_excerpt(value) + ", expected " + expected +
+                       "; re-export the model with scripts/export_unet.py");
+  };
+  const auto& inputs = meta.at("inputs");
+  const std::vector<std::vector<std::string>> known = {{"sample", "timestep"},
+                                                       {"sample", "timestep", "class_labels"},
+                                                       {"sample", "timestep", "encoder_hidden_states"},
+                                                       {"sample", "timestep", "encoder_hidden_states", "class_labels"}};
+  std::vector<std::string> names;
+  if (inputs.is_array()) {
+    for (const auto& name : inputs) names.push_back(name.is_string() ? name.get<std::string>() : "");
+  }
+  if (std::find(known.begin(), known.end(), names) == known.end()) {
+    throw bad("inputs", inputs, "sample, timestep, then encoder_hidden_states and/or class_labels");
+  }
+  config.inputs = names;
+  const auto conditioning = meta.value("conditioning", nlohmann::json::object());
+  const auto positive = [&](const nlohmann::json& object, const std::string& key, const std::string& where) {
+    const auto* value = object.is_object() && object.contains(key) ? &object.at(key) : nullptr;
+    const auto number = value ? json_int64(*value) : std::nullopt;
+    if (!number || *number <= 0) throw bad(where + "." + key, value ? *value : nlohmann::json(), "a positive integer");
+    return *number;
+  };
+  const bool labels = std::find(names.begin(), names.end(), "class_labels") != names.end();
+  const bool states = std::find(names.begin(), names.end(), "encoder_hidden_states") != names.end();
+  if (labels) {
+    const auto record = conditioning.value("class_labels", nlohmann::json::object());
+    config.num_class_embeds = positive(record, "num_class_embeds", "conditioning.class_labels");
+    if (record.contains("null_class") && !record.at("null_class").is_null()) {
+      const auto null_class = json_int64(record.at("null_class"));
+      if (!null_class || *null_class < 0 || *null_class >= config.num_class_embeds) {
+        throw bad("conditioning.class_labels.null_class", record.at("null_class"),
+                  "a label below num_class_embeds " + std::to_string(config.num_class_embeds));
+      }
+      config.null_class = *null_class;
+    }
+  }
+  if (states) {
+    const auto record = conditioning.value("encoder_hidden_states", nlohmann::json::object());
+    config.encoder_sequence_length = positive(record, "sequence_length", "conditioning.encoder_hidden_states");
+    config.cross_attention_dim = positive(record, "dim", "conditioning.encoder_hidden_states");
+  }
+  if (conditioning.contains("guidance_scale")) {
+    const auto& scale = conditioning.at("guidance_scale");
+    if (!scale.is_number() || !(scale.get<double>() >= 0))
+      throw bad("conditioning.guidance_scale", scale, "a number >= 0");
+    config.guidance_scale = scale.get<double>();
+  }
+}
+
+std::vector<torch::Tensor> condition_inputs(const UNetConfig& config, const Condition& condition, torch::Device device,
+                                            torch::ScalarType dtype) {
+  const auto moved = condition.to(device, dtype);
+  std::vector<torch::Tensor> tensors;
+  for (size_t i = 2; i < config.inputs.size(); ++i) {
+    const auto& tensor = config.inputs[i] == "class_labels" ? moved.class_labels : moved.encoder_hidden_states;
+    tensors.push_back(tensor.contiguous());
+  }
+  return tensors;
 }
 
 std::string wrong_target_message(const std::filesystem::path& artifact, const std::string& exported_device,

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "ddim/models/unet.h"
 
@@ -14,9 +15,18 @@ namespace ddim::detail {
 // The parsed file; ConfigError naming the path when it is missing or not JSON.
 nlohmann::json read_json(const std::filesystem::path& path);
 
-// in_channels, out_channels and sample_size of <unet_dir>/config.json; ConfigError naming the
-// file when one is missing.
+// in_channels, out_channels and sample_size of <unet_dir>/config.json, and the inputs and
+// conditioning its folder's ddim_export.json records; ConfigError naming the file when one is
+// missing or wrong.
 UNetConfig read_unet_config(const std::filesystem::path& unet_dir);
+// The "inputs" and "conditioning" of ddim_export.json into `config` (nothing when the file or its
+// "inputs" is absent: an unconditional model of an earlier export).
+void read_conditioning(const std::filesystem::path& export_json, UNetConfig& config);
+
+// The condition's tensors in the order of config.inputs after sample and timestep, on `device`
+// (encoder_hidden_states in `dtype`). The condition is checked by the caller.
+std::vector<torch::Tensor> condition_inputs(const UNetConfig& config, const Condition& condition, torch::Device device,
+                                            torch::ScalarType dtype);
 
 // The ConfigError message for an artifact made for another device or dtype, with the export
 // command that makes the right one.

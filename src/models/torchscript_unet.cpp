@@ -37,9 +37,16 @@ TorchScriptUNet::TorchScriptUNet(const std::filesystem::path& model_dir, torch::
 }
 
 torch::Tensor TorchScriptUNet::forward(const torch::Tensor& sample, int64_t timestep) {
+  return forward(sample, timestep, Condition{});
+}
+
+torch::Tensor TorchScriptUNet::forward(const torch::Tensor& sample, int64_t timestep, const Condition& condition) {
   detail::check_shape(sample, {-1, config_.in_channels, config_.sample_height, config_.sample_width}, "UNet: sample");
+  config_.check_condition(condition, sample.size(0));
   const auto t = torch::full({sample.size(0)}, timestep, torch::dtype(torch::kInt64).device(device_));
-  return module_.forward({sample.to(device_, dtype_), t}).toTensor();
+  std::vector<torch::jit::IValue> inputs{sample.to(device_, dtype_), t};
+  for (auto& tensor : detail::condition_inputs(config_, condition, device_, dtype_)) inputs.emplace_back(tensor);
+  return module_.forward(inputs).toTensor();
 }
 
 }  // namespace ddim

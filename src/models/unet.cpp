@@ -1,11 +1,60 @@
 #include "ddim/models/unet.h"
 
+#include <sstream>
+
 #include "ddim/errors.h"
 #include "ddim/models/aot_inductor_unet.h"
 #include "ddim/models/torchscript_unet.h"
 #include "ddim/warnings.h"
 
 namespace ddim {
+namespace {
+
+std::string shape_text(const torch::Tensor& tensor) {
+  std::ostringstream text;
+  text << tensor.sizes();
+  return text.str();
+}
+
+}  // namespace
+
+void UNetConfig::check_condition(const Condition& condition, int64_t batch) const {
+  const std::string b = std::to_string(batch);
+  const auto& labels = condition.class_labels;
+  const std::string labels_take =
+      "the model takes class_labels [" + b + "] int64 in [0, " + std::to_string(num_class_embeds) + ")";
+  if (takes_class_labels() && !labels.defined()) throw UsageError("UNet: class_labels missing: " + labels_take);
+  if (!takes_class_labels() && labels.defined()) {
+    throw UsageError("UNet: class_labels given, but the model takes none (its config has no num_class_embeds)");
+  }
+  if (labels.defined() && (labels.dim() != 1 || labels.size(0) != batch || labels.scalar_type() != torch::kLong)) {
+    throw UsageError("UNet: class_labels of shape " + shape_text(labels) + " and type " +
+                     c10::toString(labels.scalar_type()) + ": " + labels_take);
+  }
+  const auto& states = condition.encoder_hidden_states;
+  const std::string states_take = "the model takes encoder_hidden_states [" + b + ", " +
+                                  std::to_string(encoder_sequence_length) + ", " + std::to_string(cross_attention_dim) +
+                                  "] floating";
+  if (takes_encoder_hidden_states() && !states.defined()) {
+    throw UsageError("UNet: encoder_hidden_states missing: " + states_take);
+  }
+  if (!takes_encoder_hidden_states() && states.defined()) {
+    throw UsageError("UNet: encoder_hidden_states given, but the model has no cross-attention");
+  }
+  if (states.defined() && (states.dim() != 3 || states.size(0) != batch || states.size(1) != encoder_sequence_length ||
+                           states.size(2) != cross_attention_dim || !states.is_floating_point())) {
+    throw UsageError("UNet: encoder_hidden_states of shape " + shape_text(states) + " and type " +
+                     c10::toString(states.scalar_type()) + ": " + states_take);
+  }
+}
+
+torch::Tensor UNet::forward(const torch::Tensor& sample, int64_t timestep, const Condition& condition) {
+  if (!condition.empty()) {
+    config().check_condition(condition, sample.dim() ? sample.size(0) : 0);
+    throw UsageError("UNet: this model takes no condition");
+  }
+  return forward(sample, timestep);
+}
 
 std::unique_ptr<UNet> load_unet(const std::filesystem::path& model_dir, torch::Device device, torch::ScalarType dtype) {
   const auto unet_dir = model_dir / "unet";

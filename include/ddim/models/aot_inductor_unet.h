@@ -29,6 +29,7 @@ class DDIM_API AOTInductorUNet : public UNet {
   // Batch 1 runs the package's static batch-1 model; larger batches its dynamic-batch model, in
   // chunks of its largest batch where they exceed it.
   torch::Tensor forward(const torch::Tensor& sample, int64_t timestep) override;
+  torch::Tensor forward(const torch::Tensor& sample, int64_t timestep, const Condition& condition) override;
   const UNetConfig& config() const override { return config_; }
   torch::Device device() const override { return device_; }
   torch::ScalarType dtype() const override { return dtype_; }

@@ -19,6 +19,7 @@ class DDIM_API TorchScriptUNet : public UNet {
   TorchScriptUNet(const std::filesystem::path& model_dir, torch::Device device, torch::ScalarType dtype);
 
   torch::Tensor forward(const torch::Tensor& sample, int64_t timestep) override;
+  torch::Tensor forward(const torch::Tensor& sample, int64_t timestep, const Condition& condition) override;
   const UNetConfig& config() const override { return config_; }
   torch::Device device() const override { return device_; }
   torch::ScalarType dtype() const override { return dtype_; }

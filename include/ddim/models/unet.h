@@ -1,25 +1,49 @@
 #pragma once
 
-// The denoising model the pipelines call: forward(sample, timestep) -> model output. One interface,
-// two backends: AOTInductorUNet (unet/model.pt2) and TorchScriptUNet (unet/model.pt).
+// The denoising model the pipelines call: forward(sample, timestep[, condition]) -> model output.
+// One interface, two backends: AOTInductorUNet (unet/model.pt2) and TorchScriptUNet (unet/model.pt).
 
 #include <torch/torch.h>
 
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "ddim/export.h"
+#include "ddim/models/condition.h"
 
 namespace ddim {
 
-// The parts of a UNet2DModel config.json the pipelines need.
-struct UNetConfig {
+// The parts of a UNet's config.json and of the folder's ddim_export.json the pipelines need.
+struct DDIM_API UNetConfig {
   int64_t in_channels = 3;
   int64_t out_channels = 3;
   int64_t sample_height = 32;
   int64_t sample_width = 32;
+  // The model's inputs in order, as ddim_export.json "inputs" records them: "sample", "timestep",
+  // then "encoder_hidden_states" and/or "class_labels" for a conditional UNet.
+  std::vector<std::string> inputs = {"sample", "timestep"};
+  // class_labels [B] int64 in [0, num_class_embeds); 0 when the model takes none.
+  int64_t num_class_embeds = 0;
+  // The label the model was trained to take as "no class" (classifier-free guidance's
+  // unconditional half), when its export records one (scripts/export_unet.py --null-class).
+  std::optional<int64_t> null_class;
+  // encoder_hidden_states [B, encoder_sequence_length, cross_attention_dim]; 0 when none.
+  int64_t encoder_sequence_length = 0;
+  int64_t cross_attention_dim = 0;
+  // The default guidance scale the export records (--guidance-scale), if any.
+  std::optional<double> guidance_scale;
+
+  bool takes_class_labels() const { return num_class_embeds > 0; }
+  bool takes_encoder_hidden_states() const { return encoder_sequence_length > 0; }
+  bool conditional() const { return takes_class_labels() || takes_encoder_hidden_states(); }
+  // Throws UsageError naming the input and the shape and type the model takes when `condition`
+  // lacks an input the model needs, gives one it does not take, or does not fit `batch` images.
+  // (Label values are checked by the pipelines, once, against num_class_embeds.)
+  void check_condition(const Condition& condition, int64_t batch) const;
 };
 
 class DDIM_API UNet {
@@ -28,8 +52,12 @@ class DDIM_API UNet {
   // sample [B, in_channels, H, W] (moved to device() and cast to dtype() when it is not there);
   // timestep: one training timestep for the whole batch. Returns the model output
   // [B, out_channels, H, W] on device() in dtype(). Throws UsageError naming the shape when the
-  // sample does not fit the config.
+  // sample does not fit the config, or naming the input a conditional model needs.
   virtual torch::Tensor forward(const torch::Tensor& sample, int64_t timestep) = 0;
+  // The same with the condition (its tensors [B, ...] are moved to device() as the sample is). The
+  // default refuses a non-empty condition and runs forward(sample, timestep): a UNet written
+  // before conditioning existed stays an unconditional one.
+  virtual torch::Tensor forward(const torch::Tensor& sample, int64_t timestep, const Condition& condition);
   virtual const UNetConfig& config() const = 0;
   virtual torch::Device device() const = 0;
   virtual torch::ScalarType dtype() const = 0;
