@@ -12,6 +12,7 @@
 #include "ddim/schedulers/scheduler_factory.h"
 #include "models/shape_check.h"
 #include "pipelines/denoising_loop.h"
+#include "pipelines/guided_unet.h"
 #include "schedulers/foundation/scheduler_math.h"
 
 namespace ddim {
@@ -67,11 +68,15 @@ GenerateResult DDIMPipeline::generate(const GenerateOptions& options) {
   step_options.eta = options.eta;
   step_options.use_clipped_model_output = options.use_clipped_model_output.value_or(false);
   step_options.generator = generator;
+  detail::GuidedUNet guided(*unet_, options.guidance.resolved(cfg, options.batch_size));
   const auto loop =
-      detail::denoising_loop(*scheduler, *unet_, latents, options.num_inference_steps, step_options, options.callback);
+      detail::denoising_loop(*scheduler, guided, latents, options.num_inference_steps, step_options, options.callback);
   result.cancelled = loop.cancelled;
   result.steps_done = loop.steps_done;
-  if (!loop.cancelled) result.images = detail::decode_images(loop.sample);
+  if (!loop.cancelled) {
+    result.latents = loop.sample;
+    result.images = detail::decode_images(loop.sample);
+  }
   return result;
 }
 
@@ -97,6 +102,12 @@ BatchedGenerateResult DDIMPipeline::generate_batches(const BatchedGenerateOption
     throw UsageError("latents hold " + std::to_string(options.latents->dim() ? options.latents->size(0) : 0) +
                      " rows for num_images " + std::to_string(options.num_images));
   }
+  {  // The whole run's condition, checked before the first batch: a batch-1 one at batch 1.
+    const auto& guidance = options.guidance;
+    const bool per_image = std::max(guidance.condition.batch_size(), guidance.negative_condition.batch_size()) > 1;
+    const int64_t rows = per_image ? options.num_images : 1;
+    guidance.for_images(0, rows, options.num_images).resolved(unet_->config(), rows);
+  }
   BatchedGenerateResult run;
   for (int64_t k = options.shard_index; k < batches; k += options.shard_count) {
     if (options.skip && options.skip(k)) {
@@ -111,6 +122,7 @@ BatchedGenerateResult DDIMPipeline::generate_batches(const BatchedGenerateOption
     batch.use_clipped_model_output = options.use_clipped_model_output;
     batch.seed = options.seed + static_cast<uint64_t>(k);
     if (options.latents) batch.latents = options.latents->narrow(0, first, batch.batch_size);
+    batch.guidance = options.guidance.for_images(first, batch.batch_size, options.num_images);
     batch.callback = options.callback;
     const GenerateResult result = generate(batch);
     if (result.cancelled) {

@@ -17,6 +17,7 @@
 #include "pipelines/denoising_loop.h"
 #include "pipelines/edict.h"
 #include "pipelines/fixed_point_inversion.h"
+#include "pipelines/guided_unet.h"
 
 namespace ddim {
 
@@ -125,6 +126,17 @@ InversionPipeline::InversionPipeline(std::shared_ptr<UNet> unet, const Scheduler
   }
 }
 
+namespace {
+
+// Inversion and its reconstruction guide at 1 unless told otherwise, as pix2pix-zero's invert.
+Guidance inversion_guidance(const InvertOptions& options) {
+  Guidance guidance = options.guidance;
+  if (!guidance.guidance_scale) guidance.guidance_scale = 1.0;
+  return guidance;
+}
+
+}  // namespace
+
 torch::Tensor InversionPipeline::invert(const torch::Tensor& images, const InvertOptions& options) {
   auto result = invert_latents(images, options);
   return result.cancelled ? torch::Tensor() : result.latents.at("latents");
@@ -136,26 +148,27 @@ Inversion InversionPipeline::invert_latents(const torch::Tensor& images, const I
   detail::check_shape(images, {-1, cfg.sample_height, cfg.sample_width, cfg.in_channels}, "images");
   const auto x = images.permute({0, 3, 1, 2}).contiguous().to(unet_->device(), detail::latent_dtype(*unet_)) * 2 - 1;
   const int64_t steps = options.num_inference_steps;
+  detail::GuidedUNet guided(*unet_, inversion_guidance(options).resolved(cfg, x.size(0)));
   const auto steps_tensor = torch::tensor(steps, torch::kInt64);
   switch (method_.kind) {
     case InversionMethod::Kind::kEDICT: {
       auto result = detail::EDICT(static_cast<const DDIMScheduler&>(*forward_), method_.edict_p)
-                        .invert(*unet_, x, steps, options.callback);
+                        .invert(guided, x, steps, options.callback);
       if (!result.cancelled) result.latents["num_inference_steps"] = steps_tensor;
       return result;
     }
     case InversionMethod::Kind::kBDIA: {
       auto result = detail::BDIA(static_cast<const DDIMScheduler&>(*forward_), method_.bdia_gamma)
-                        .invert(*unet_, x, steps, options.callback);
+                        .invert(guided, x, steps, options.callback);
       if (!result.cancelled) result.latents["num_inference_steps"] = steps_tensor;
       return result;
     }
     case InversionMethod::Kind::kFixedPoint:
       return detail::FixedPointInversion(*inverse_, method_.iterations, method_.tolerance)
-          .invert(*unet_, x, steps, options.callback);
+          .invert(guided, x, steps, options.callback);
     default: {
       const auto inverse = inverse_->clone();
-      const auto loop = detail::denoising_loop(*inverse, *unet_, x, steps, {}, options.callback);
+      const auto loop = detail::denoising_loop(*inverse, guided, x, steps, {}, options.callback);
       Inversion result;
       result.unet_calls = loop.unet_calls;
       result.cancelled = loop.cancelled;
@@ -175,21 +188,23 @@ Reconstruction InversionPipeline::reconstruct(const NamedTensors& latents, const
   c10::InferenceMode guard;
   const auto state = checked_latents(latents, method_, options.num_inference_steps, *unet_);
   const int64_t steps = options.num_inference_steps;
+  detail::GuidedUNet guided(*unet_, inversion_guidance(options).resolved(unet_->config(), state.at("latents").size(0)));
   detail::LoopResult loop;
   if (method_.kind == InversionMethod::Kind::kEDICT) {
     loop = detail::EDICT(static_cast<const DDIMScheduler&>(*forward_), method_.edict_p)
-               .generate(*unet_, state, steps, options.callback);
+               .generate(guided, state, steps, options.callback);
   } else if (method_.kind == InversionMethod::Kind::kBDIA) {
     loop = detail::BDIA(static_cast<const DDIMScheduler&>(*forward_), method_.bdia_gamma)
-               .generate(*unet_, state, steps, options.callback);
+               .generate(guided, state, steps, options.callback);
   } else {
     const auto forward = forward_->clone();
-    loop = detail::denoising_loop(*forward, *unet_, state.at("latents"), steps, {}, options.callback);
+    loop = detail::denoising_loop(*forward, guided, state.at("latents"), steps, {}, options.callback);
   }
   Reconstruction result;
   result.unet_calls = loop.unet_calls;
   result.cancelled = loop.cancelled;
   if (loop.cancelled) return result;
+  result.latents = loop.sample;
   result.images = detail::decode_images(loop.sample);
   if (originals.defined()) {
     detail::check_shape(originals, result.images.sizes().vec(), "originals");

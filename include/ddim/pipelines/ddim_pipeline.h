@@ -14,6 +14,7 @@
 
 #include "ddim/export.h"
 #include "ddim/models/unet.h"
+#include "ddim/pipelines/guidance.h"
 #include "ddim/schedulers/ddim_scheduler.h"
 
 namespace ddim {
@@ -34,6 +35,9 @@ struct GenerateOptions {
   std::optional<at::Generator> generator;
   // Start from these latents [batch_size, C, H, W] instead of drawing them.
   std::optional<torch::Tensor> latents;
+  // The condition (class labels, encoder hidden states), the negative one and the guidance scale
+  // of a conditional model (ddim/pipelines/guidance.h); empty for an unconditional one.
+  Guidance guidance;
   StepCallback callback;
 };
 
@@ -42,6 +46,9 @@ struct GenerateResult {
   torch::Tensor images;
   // The starting latents [B, C, H, W] (drawn or given).
   torch::Tensor initial_latents;
+  // The final sample [B, C, H, W] before decoding, on the UNet's device in the latent dtype
+  // (diffusers' output_type="latent"); undefined if cancelled.
+  torch::Tensor latents;
   // The seed the noise came from (unset when a generator was given).
   std::optional<uint64_t> seed;
   bool cancelled = false;
@@ -63,6 +70,9 @@ struct BatchedGenerateOptions {
   std::optional<bool> use_clipped_model_output;
   // Start from these latents [num_images, C, H, W] (batch k takes its rows) instead of drawing them.
   std::optional<torch::Tensor> latents;
+  // As GenerateOptions::guidance; a condition of num_images rows gives batch k its rows, one of 1
+  // row is every image's.
+  Guidance guidance;
   // Runs only the batches k with k % shard_count == shard_index.
   int64_t shard_index = 0;
   int64_t shard_count = 1;

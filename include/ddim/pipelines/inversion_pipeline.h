@@ -16,6 +16,7 @@
 #include "ddim/io/tensor_file.h"
 #include "ddim/models/unet.h"
 #include "ddim/pipelines/ddim_pipeline.h"
+#include "ddim/pipelines/guidance.h"
 #include "ddim/pipelines/inversion_method.h"
 #include "ddim/schedulers/scheduler.h"
 
@@ -23,6 +24,10 @@ namespace ddim {
 
 struct InvertOptions {
   int64_t num_inference_steps = 50;
+  // The condition to invert (and reconstruct) under, for a conditional model. Unlike sampling, an
+  // unset guidance_scale means 1 (one conditional call per step), as pix2pix-zero inverts; above 1
+  // the inversion runs classifier-free guidance, which no inverse step undoes exactly.
+  Guidance guidance;
   StepCallback callback;
 };
 
@@ -37,6 +42,7 @@ struct Inversion {
 
 struct Reconstruction {
   torch::Tensor images;      // [B, H, W, C] float32 in [0, 1] on the CPU
+  torch::Tensor latents;     // the final sample [B, C, H, W] before decoding (model device, latent dtype)
   std::vector<double> mse;   // per image, against the originals when given
   std::vector<double> psnr;  // dB, 10 log10(1 / mse)
   int64_t unet_calls = 0;    // UNet evaluations, each on the whole batch
