@@ -73,6 +73,25 @@ void add_model_flags(CLI::App& app, RunModel& model, std::string& folder, bool& 
   app.add_flag("-q,--quiet", quiet, "no progress output");
 }
 
+const char* const kConditionFlags[5] = {"--class-label", "--guidance-scale", "--guidance-rescale", "--embeds",
+                                        "--negative-embeds"};
+
+void add_condition_flags(CLI::App& app, RunCondition& condition, const std::string& scale_default) {
+  app.add_option("--class-label", condition.class_label,
+                 "class-conditional models: the class of every image (N), one per image (a,b,c), or null (the "
+                 "null class, unconditional)");
+  add_optional(app, "--guidance-scale", condition.guidance_scale,
+               "classifier-free guidance: uncond + G (cond - uncond), on when G > 1 (default: " + scale_default + ")");
+  app.add_option("--guidance-rescale", condition.guidance_rescale,
+                 "with guidance: rescale the guided noise towards the conditional one's std (diffusers' "
+                 "rescale_noise_cfg), in [0, 1]")
+      ->capture_default_str();
+  app.add_option("--embeds", condition.embeds,
+                 "cross-attention models: prompt embeddings, a safetensors file of one tensor [1 or N, L, D]");
+  app.add_option("--negative-embeds", condition.negative_embeds,
+                 "cross-attention models: the unconditional half's embeddings (needed with guidance > 1)");
+}
+
 void add_scale_flags(CLI::App& app, std::string& shard, int64_t& shards, bool& resume, const std::string& scope) {
   app.add_option("--shard", shard,
                  scope +

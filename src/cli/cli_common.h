@@ -26,6 +26,11 @@ int parse(CLI::App& app, const std::string& tool, int argc, char** argv);
 
 // --model, --device, --dtype, --set (into `model`) and -q/--quiet.
 void add_model_flags(CLI::App& app, RunModel& model, std::string& folder, bool& quiet);
+// --class-label, --guidance-scale, --guidance-rescale, --embeds, --negative-embeds (into `condition`);
+// `scale_default` says what an absent --guidance-scale means in this tool.
+void add_condition_flags(CLI::App& app, RunCondition& condition, const std::string& scale_default);
+// The flags add_condition_flags declares.
+extern const char* const kConditionFlags[5];
 // --shard, --shards and --resume; `scope` starts their help ("" or e.g. "with --output-dir: ").
 void add_scale_flags(CLI::App& app, std::string& shard, int64_t& shards, bool& resume, const std::string& scope);
 // An option whose value is kept only when given (std::optional fields of the jobs).

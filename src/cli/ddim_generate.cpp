@@ -1,6 +1,8 @@
-// ddim-generate: DDIM sampling from an exported UNet2DModel to PNG files (ddim::GenerationJob).
+// ddim-generate: DDIM sampling from an exported UNet to PNG files (ddim::GenerationJob).
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <iterator>
+#include <vector>
 
 #include "cli_common.h"
 #include "ddim/ddim.h"
@@ -15,11 +17,13 @@ Examples:
       4 images img_000.png ... img_003.png from an exported model, 100 steps, half DDPM noise.
   ddim-generate --latents a.pt --interpolate b.pt --frames 8 -o 'f_%d.png' --grid strip.png
       8 frames from a.pt's image to b.pt's (latents from ddim-invert: decoded with their method).
+  ddim-generate --model models/digits-cond --class-label 3 --guidance-scale 2 -n 8 --grid threes.png
+      8 threes from the class-conditional digits model with classifier-free guidance.
   ddim-generate --from-sidecar img_007.png.json -o again.png
       img_007.png made again, byte for byte, from the options its sidecar records.
 )";
 
-// The flags a sidecar's record replaces under --from-sidecar.
+// The flags a sidecar's record replaces under --from-sidecar (and the condition flags).
 constexpr const char* kRecordedFlags[] = {
     "--steps",       "--eta",    "--seed",  "--num-images", "--batch-size", "--grid",  "--grid-gap", "--latents",
     "--interpolate", "--frames", "--model", "--dtype",      "--set",        "--shard", "--shards",   "--resume"};
@@ -82,13 +86,18 @@ int main(int argc, char** argv) {
   app.add_option("--from-sidecar", from_sidecar,
                  "make one image again, byte for byte, from its sidecar (IMG.png.json): its model file (checked by "
                  "SHA-256), scheduler config and options; only -o, --device and --quiet go with it");
+  ddim::cli::add_condition_flags(app, job.condition,
+                                 "the model's: recorded by its export, else 7.5 with cross-attention");
   ddim::cli::add_scale_flags(app, job.shard, job.shards, job.resume, "");
   ddim::cli::add_model_flags(app, job.model, model, quiet);
   if (const int code = ddim::cli::parse(app, "ddim-generate", argc, argv); code >= 0) return code;
 
   return ddim::cli::run_tool("ddim-generate", [&] {
     if (!from_sidecar.empty()) {
-      for (const char* flag : kRecordedFlags) {
+      std::vector<const char*> recorded_flags(std::begin(kRecordedFlags), std::end(kRecordedFlags));
+      recorded_flags.insert(recorded_flags.end(), std::begin(ddim::cli::kConditionFlags),
+                            std::end(ddim::cli::kConditionFlags));
+      for (const char* flag : recorded_flags) {
         if (app.count(flag)) {
           throw ddim::UsageError(std::string(flag) +
                                  " with --from-sidecar: the sidecar gives every option but -o, --device and --quiet");

@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
       ->check(ddim::cli::at_least(1))
       ->capture_default_str();
   app.add_flag("--resize", job.resize, "resize images to the model's size (Catmull-Rom enlarging, Mitchell shrinking)");
+  ddim::cli::add_condition_flags(app, job.condition, "1, one conditional call per step; above 1 inexact");
   ddim::cli::add_scale_flags(app, job.shard, job.shards, job.resume, "with --output-dir: ");
   ddim::cli::add_model_flags(app, job.model, model, quiet);
   if (const int code = ddim::cli::parse(app, "ddim-invert", argc, argv); code >= 0) return code;

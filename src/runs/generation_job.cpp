@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <sstream>
+#include <tuple>
 
 #include "ddim/errors.h"
 #include "ddim/io/files.h"
@@ -103,6 +104,10 @@ GenerationJob GenerationJob::from_sidecar(const std::filesystem::path& sidecar) 
   // The scheduler config as the sidecar recorded it (the model folder's may have changed since).
   replay.scheduler_config = detail::config_text(r.at("scheduler_config"));
   replay.method = r.at("method").dump();
+  if (r.has("condition")) {
+    job.condition = detail::condition_from_record(r.at("condition"), r.source(), replay.embeds_sha256,
+                                                  replay.negative_embeds_sha256);
+  }
   if (*job.num_images < 1 || *job.batch_size < 1 || replay.index < 0 || replay.index >= *job.num_images ||
       replay.batch != replay.index / *job.batch_size) {
     throw UsageError(r.source() + ": image " + std::to_string(replay.index) + " of batch " +
@@ -127,6 +132,7 @@ void GenerationJob::validate() const {
   if (Shard::parse(shard, shards).count > 1 && !grid.empty()) {
     throw UsageError("--grid needs every image; not with --shard");
   }
+  condition.validate();
   if (!interpolate.empty() && latents.empty()) throw UsageError("--interpolate needs --latents");
   if (frames && interpolate.empty()) throw UsageError("--frames needs --interpolate");
 }
@@ -229,8 +235,22 @@ RunResult GenerationJob::run(const RunEvents& events) const {
   }
   std::shared_ptr<UNet> unet =
       replay ? replay_unet(*replay, model.folder, device, dtype) : load_unet(model.folder, device, dtype);
-  // Before any tensor is made: a batch that cannot fit is refused now.
-  detail::check_memory(run_batch, unet->config(), "--batch-size");
+  // Before any tensor is made: a batch that cannot fit is refused now (under guidance each UNet
+  // call runs on both halves).
+  Guidance guidance = condition.guidance(unet->config(), n);
+  guidance.guidance_scale = guidance.guidance_scale_for(unet->config());
+  detail::check_memory(guidance.enabled_for(unet->config()) ? 2 * run_batch : run_batch, unet->config(),
+                       guidance.enabled_for(unet->config()) ? "--batch-size (twice, under guidance)" : "--batch-size");
+  if (replay) {
+    for (const auto& [path, recorded, flag] :
+         {std::tuple{condition.embeds, replay->embeds_sha256, "--embeds"},
+          std::tuple{condition.negative_embeds, replay->negative_embeds_sha256, "--negative-embeds"}}) {
+      if (!path.empty() && file_sha256(path) != recorded) {
+        throw UsageError(replay->source + ": " + flag + " " + path + " has SHA-256 " + file_sha256(path) +
+                         ", the image was made with " + recorded + " (another embeddings file)");
+      }
+    }
+  }
   if (start) {  // before any pipeline is built (and warns)
     const auto& cfg = unet->config();
     const auto shape = start->at("latents").sizes();
@@ -252,6 +272,8 @@ RunResult GenerationJob::run(const RunEvents& events) const {
     std::vector<RunPath> inputs, outputs;
     if (!latents.empty()) inputs.push_back({latents, "--latents"});
     if (!interpolate.empty()) inputs.push_back({interpolate, "--interpolate"});
+    if (!condition.embeds.empty()) inputs.push_back({condition.embeds, "--embeds"});
+    if (!condition.negative_embeds.empty()) inputs.push_back({condition.negative_embeds, "--negative-embeds"});
     if (replay) inputs.push_back({replay->sidecar, "--from-sidecar"});
     for (int64_t i = 0; i < (replay ? 1 : n); ++i) outputs.push_back({name_of(i), "-o"});
     if (!grid.empty()) outputs.push_back({grid, "--grid"});
@@ -272,6 +294,8 @@ RunResult GenerationJob::run(const RunEvents& events) const {
   record["seed"] = run_seed;
   record["latents"] = latents.empty() ? nlohmann::json(nullptr) : nlohmann::json(latents);
   record["method"] = detail::method_record(method);
+  // Only a conditional model's records have it: an unconditional run's sidecar is as before.
+  if (unet->config().conditional()) record["condition"] = detail::condition_record(condition, *guidance.guidance_scale);
   if (!interpolate.empty()) {
     record["interpolate"] = interpolate;
     record["frames"] = run_frames;
@@ -324,6 +348,7 @@ RunResult GenerationJob::run(const RunEvents& events) const {
     options.num_inference_steps = run_steps;
     options.eta = eta;
     if (start) options.latents = start->at("latents");
+    options.guidance = guidance;
     options.shard_index = mine.index;
     options.shard_count = mine.count;
     options.skip = skip;
@@ -346,6 +371,7 @@ RunResult GenerationJob::run(const RunEvents& events) const {
         continue;
       }
       Reconstruction rec;
+      decode.guidance = guidance.for_images(first, count, n);
       try {
         rec = decoder.reconstruct(detail::slice_latents(*start, first, count), decode);
       } catch (const UsageError& e) {

@@ -146,6 +146,10 @@ InversionJob InversionJob::from_sidecar(const std::filesystem::path& sidecar) {
   job.steps = r.integer("steps");
   job.batch_size = r.integer("batch_size");
   job.resize = r.boolean("resize");
+  if (r.has("condition")) {
+    std::string embeds_sha256, negative_embeds_sha256;  // inputs of a new run: not compared
+    job.condition = detail::condition_from_record(r.at("condition"), r.source(), embeds_sha256, negative_embeds_sha256);
+  }
   if (r.has("inputs")) {
     const auto& inputs = r.at("inputs");
     if (!inputs.is_array()) throw UsageError(r.source() + ": \"inputs\" is not a list");
@@ -163,6 +167,7 @@ void InversionJob::validate() const {
   if (inputs.empty()) throw UsageError("no input images");
   if (steps < 1) throw UsageError("--steps " + std::to_string(steps) + ": must be >= 1");
   if (batch_size < 1) throw UsageError("--batch-size " + std::to_string(batch_size) + ": must be >= 1");
+  condition.validate();
   const bool per_image = !output_dir.empty();
   if (per_image && output) throw UsageError("-o and --output-dir: choose one");
   const auto parsed = Shard::parse(shard, shards);
@@ -212,6 +217,8 @@ RunResult InversionJob::run(const RunEvents& events) const {
   {  // No output replaces an input image or another output.
     std::vector<RunPath> read, written;
     for (const auto& item : items) read.push_back({item.input, "image"});
+    if (!condition.embeds.empty()) read.push_back({condition.embeds, "--embeds"});
+    if (!condition.negative_embeds.empty()) read.push_back({condition.negative_embeds, "--negative-embeds"});
     if (per_image) {
       for (const auto& item : items) {
         written.push_back({latents_name(item), "--output-dir"});
@@ -239,7 +246,12 @@ RunResult InversionJob::run(const RunEvents& events) const {
   std::shared_ptr<UNet> unet = load_unet(model.folder, device, dtype);
   const auto& cfg = unet->config();
   const int64_t run_batch = std::min(batch_size, count);
-  detail::check_memory(run_batch, cfg, "--batch-size");
+  // Inversion guides at 1 unless told otherwise (pix2pix-zero's invert).
+  RunCondition inverted_under = condition;
+  inverted_under.guidance_scale = condition.guidance_scale.value_or(1.0);
+  const Guidance guidance = inverted_under.guidance(cfg, count);
+  detail::check_memory(guidance.enabled_for(cfg) ? 2 * run_batch : run_batch, cfg,
+                       guidance.enabled_for(cfg) ? "--batch-size (twice, under guidance)" : "--batch-size");
   InversionPipeline pipe(unet, *inverse, *forward, method_run);
 
   auto record = detail::base_record(kTool, model.folder, device.str(), *unet);
@@ -254,6 +266,7 @@ RunResult InversionJob::run(const RunEvents& events) const {
   record["steps"] = steps;
   record["resize"] = resize;
   record["batch_size"] = run_batch;
+  if (cfg.conditional()) record["condition"] = detail::condition_record(inverted_under, *guidance.guidance_scale);
   InvertOptions options;
   options.num_inference_steps = steps;
   options.callback = events.on_step;
@@ -278,6 +291,7 @@ RunResult InversionJob::run(const RunEvents& events) const {
     for (int64_t k = 0; k < batches; ++k) {
       const int64_t first = k * run_batch, n = std::min(run_batch, count - first);
       const auto batch = torch::stack(std::vector<torch::Tensor>(images.begin() + first, images.begin() + first + n));
+      options.guidance = guidance.for_images(first, n, count);
       auto inversion = pipe.invert_latents(batch, options);
       if (inversion.cancelled) {
         result.cancelled = true;
@@ -304,6 +318,7 @@ RunResult InversionJob::run(const RunEvents& events) const {
       const int64_t first = k * run_batch, n = std::min(run_batch, count - first);
       const auto originals =
           torch::stack(std::vector<torch::Tensor>(images.begin() + first, images.begin() + first + n));
+      options.guidance = guidance.for_images(first, n, count);
       const auto rec = pipe.reconstruct(detail::slice_latents(all, first, n), options, originals);
       if (rec.cancelled) {
         result.cancelled = true;
@@ -377,6 +392,7 @@ RunResult InversionJob::run(const RunEvents& events) const {
       continue;
     }
     const auto batch = torch::stack(images);
+    options.guidance = guidance.for_images(batch_items, count);
     const auto inversion = pipe.invert_latents(batch, options);
     if (inversion.cancelled) {
       result.cancelled = true;

@@ -97,6 +97,42 @@ InversionMethod method_from_record(const nlohmann::json& record, const std::stri
   return method;
 }
 
+nlohmann::json condition_record(const RunCondition& condition, double guidance_scale) {
+  const auto file = [](const std::string& path) {
+    return path.empty() ? nlohmann::json(nullptr) : nlohmann::json(path);
+  };
+  const auto sha = [](const std::string& path) {
+    return path.empty() ? nlohmann::json(nullptr) : nlohmann::json(file_sha256(path));
+  };
+  return {
+      {"class_label", condition.class_label.empty() ? nlohmann::json(nullptr) : nlohmann::json(condition.class_label)},
+      {"guidance_scale", guidance_scale},
+      {"guidance_rescale", condition.guidance_rescale},
+      {"embeds", file(condition.embeds)},
+      {"embeds_sha256", sha(condition.embeds)},
+      {"negative_embeds", file(condition.negative_embeds)},
+      {"negative_embeds_sha256", sha(condition.negative_embeds)}};
+}
+
+RunCondition condition_from_record(const nlohmann::json& record, const std::string& source, std::string& embeds_sha256,
+                                   std::string& negative_embeds_sha256) {
+  const RecordReader r(record, source + " \"condition\"");
+  RunCondition condition;
+  condition.class_label = r.optional_text("class_label");
+  condition.guidance_scale = r.number("guidance_scale");
+  condition.guidance_rescale = r.number("guidance_rescale");
+  condition.embeds = r.optional_text("embeds");
+  condition.negative_embeds = r.optional_text("negative_embeds");
+  embeds_sha256 = condition.embeds.empty() ? "" : r.text("embeds_sha256");
+  negative_embeds_sha256 = condition.negative_embeds.empty() ? "" : r.text("negative_embeds_sha256");
+  try {
+    condition.validate();
+  } catch (const UsageError& e) {
+    throw UsageError(r.source() + ": " + e.what());
+  }
+  return condition;
+}
+
 bool output_complete(const std::filesystem::path& output, const nlohmann::json& expected) {
   const auto sidecar = std::filesystem::path(output.string() + ".json");
   if (!std::filesystem::is_regular_file(output) || !std::filesystem::is_regular_file(sidecar)) return false;
@@ -126,6 +162,11 @@ RecordReader::RecordReader(const std::filesystem::path& path, std::string source
                        std::to_string(kSidecarVersion) + " (a newer ddim wrote it)");
     }
   }
+}
+
+RecordReader::RecordReader(nlohmann::json record, std::string source)
+    : record_(std::move(record)), source_(std::move(source)) {
+  if (!record_.is_object()) throw UsageError(source_ + " is not a JSON object");
 }
 
 const nlohmann::json& RecordReader::at(const char* key) const {

@@ -12,6 +12,7 @@
 
 #include "ddim/models/unet.h"
 #include "ddim/pipelines/inversion_method.h"
+#include "ddim/runs/run_condition.h"
 #include "ddim/schedulers/scheduler_factory.h"
 
 namespace ddim::detail {
@@ -37,6 +38,14 @@ std::string config_text(const nlohmann::json& record);
 nlohmann::json method_record(const InversionMethod& method);
 InversionMethod method_from_record(const nlohmann::json& record, const std::string& source);
 
+// The sidecar's "condition" object of a conditional model's run: --class-label, the guidance scale
+// as resolved (`guidance_scale`), --guidance-rescale, and each embeddings file with its SHA-256.
+nlohmann::json condition_record(const RunCondition& condition, double guidance_scale);
+// And back; the recorded SHA-256 of --embeds and --negative-embeds go to the two strings ("" when
+// none). UsageError naming `source` for anything malformed.
+RunCondition condition_from_record(const nlohmann::json& record, const std::string& source, std::string& embeds_sha256,
+                                   std::string& negative_embeds_sha256);
+
 // --resume: true when `output` and its sidecar exist and the sidecar holds every key of `expected`
 // (but the schema version) with the same value; false when either is missing or the sidecar is not
 // readable JSON (the output is made again). UsageError naming the first key whose value differs.
@@ -48,6 +57,8 @@ class RecordReader {
   // Reads and parses the file; UsageError when it is not a JSON object of a schema this library
   // reads (its "ddim_sidecar" above kSidecarVersion). `source` starts every message.
   RecordReader(const std::filesystem::path& path, std::string source);
+  // An object inside a record (e.g. its "condition"); UsageError when it is not an object.
+  RecordReader(nlohmann::json record, std::string source);
 
   const nlohmann::json& record() const { return record_; }
   const std::string& source() const { return source_; }

@@ -21,6 +21,7 @@
 #include <string>
 
 #include "ddim/export.h"
+#include "ddim/runs/run_condition.h"
 #include "ddim/runs/run_events.h"
 #include "ddim/runs/run_model.h"
 
@@ -46,6 +47,9 @@ struct DDIM_API GenerationJob {
   std::string shard;                  // --shard i/N or auto
   int64_t shards = 0;                 // --shards, with --shard auto
   bool resume = false;                // --resume
+  // --class-label, --guidance-scale, --guidance-rescale, --embeds, --negative-embeds: what a
+  // conditional model samples under (its default guidance when the scale is unset).
+  RunCondition condition;
 
   // Set by from_sidecar: make image `index` of the recorded run again, with the recorded UNet file
   // (refused when its SHA-256 differs) and scheduler config; `output` names the one image.
@@ -57,6 +61,8 @@ struct DDIM_API GenerationJob {
     std::string unet_file, unet_format, unet_sha256;
     std::string scheduler_config;  // JSON, as Python writes it
     std::string method;            // the sidecar's "method" object (JSON); the latents must still read so
+    // The recorded SHA-256 of --embeds and --negative-embeds ("" when none): other files are refused.
+    std::string embeds_sha256, negative_embeds_sha256;
   };
   std::optional<Replay> replay;
 

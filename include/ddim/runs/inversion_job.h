@@ -14,6 +14,7 @@
 
 #include "ddim/export.h"
 #include "ddim/pipelines/inversion_method.h"
+#include "ddim/runs/run_condition.h"
 #include "ddim/runs/run_events.h"
 #include "ddim/runs/run_model.h"
 
@@ -37,6 +38,9 @@ struct DDIM_API InversionJob {
   std::string shard;                     // --shard, with --output-dir
   int64_t shards = 0;                    // --shards
   bool resume = false;                   // --resume, with --output-dir
+  // The condition to invert under (a conditional model), one label or embedding per input image or
+  // one for all; the guidance scale defaults to 1 here.
+  RunCondition condition;
 
   // The method with its parameters: --method (or --scheduler's pair), each parameter only with its
   // method. Throws UsageError naming the flag.
