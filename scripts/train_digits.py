@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Train the embedded default model: a small UNet2DModel with DDPMScheduler on scikit-learn's digits.
+"""Train the embedded models: a small UNet2DModel with DDPMScheduler on scikit-learn's digits.
 
     .venv/bin/python scripts/train_digits.py [--arch base] [--steps 5000] [--out build/digits-train]
                                              [--export models/digits]
+    .venv/bin/python scripts/train_digits.py --conditional [--label-dropout 0.1] [--guidance-scale G]
+                                             --out build/digits-cond-train --export models/digits-cond
 
 The 8x8 digits ship inside scikit-learn (no download). They are scaled to [-1, 1], upscaled to
 32x32 (bilinear) and the model learns to predict the noise (epsilon) of the DDPM forward process.
@@ -14,6 +16,12 @@ moved by a random whole number of pixels in [-S, S] along each axis (the backgro
 Everything is seeded; on CPU the run is repeatable on the same machine. The EMA weights are saved
 as a diffusers pipeline folder (also every --checkpoint-every steps, to OUT/checkpoint) and
 exported with scripts/export_unet.py into the model folder.
+
+--conditional trains a class-conditional model for classifier-free guidance: the UNet2DModel gets
+an embedding table of 11 rows (num_class_embeds), the digit's class 0..9 and a null class 10 (DiT's
+convention, as diffusers' UNet2DModel has none), and each training digit's label is replaced by the
+null class with probability --label-dropout. The export records the null class and --guidance-scale
+(the default guidance of ddim-generate for this model, chosen with scripts/eval_digits.py).
 """
 import argparse
 import json
@@ -58,7 +66,12 @@ def digits_dataset(seed=0):
     return (x[order[:cut]], y[order[:cut]]), (x[order[cut:]], y[order[cut:]])
 
 
-def make_unet(arch="base"):
+# --conditional: the ten digit classes and the null class of classifier-free guidance.
+NUM_CLASSES = 10
+NULL_CLASS = NUM_CLASSES
+
+
+def make_unet(arch="base", conditional=False):
     return UNet2DModel(
         sample_size=SIZE,
         in_channels=1,
@@ -67,6 +80,7 @@ def make_unet(arch="base"):
         up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
         norm_num_groups=16,
         attention_head_dim=16,
+        num_class_embeds=NUM_CLASSES + 1 if conditional else None,
         **ARCHITECTURES[arch],
     )
 
@@ -88,6 +102,7 @@ def learning_rate_factor(step, steps, warmup):
 
 
 def save_pipeline(unet, scheduler, out):
+    os.makedirs(out, exist_ok=True)
     unet.save_pretrained(os.path.join(out, "unet"))
     scheduler.save_pretrained(os.path.join(out, "scheduler"))
     with open(os.path.join(out, "model_index.json"), "w") as f:
@@ -105,6 +120,14 @@ def main():
     parser.add_argument("--ema-decay", type=float, default=0.999)
     parser.add_argument("--shift", type=int, default=0, help="largest random shift in pixels (0: none)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="CPU threads (default: every core); results repeat for the same count")
+    parser.add_argument("--conditional", action="store_true",
+                        help="class-conditional, with a null class for classifier-free guidance")
+    parser.add_argument("--label-dropout", type=float, default=0.1,
+                        help="--conditional: share of training digits whose label is the null class")
+    parser.add_argument("--guidance-scale", type=float, default=None,
+                        help="--conditional: the default guidance the export records")
     parser.add_argument("--checkpoint-every", type=int, default=1000, help="steps between EMA checkpoints (0: none)")
     parser.add_argument("--out", default="build/digits-train", help="diffusers pipeline folder to write")
     parser.add_argument("--export", default="models/digits", help="ddim model folder to export to ('' to skip)")
@@ -113,12 +136,18 @@ def main():
     args = parser.parse_args()
     if args.steps < 1 or args.batch_size < 1 or args.warmup < 1 or args.shift < 0 or not 0 < args.ema_decay < 1:
         parser.error("--steps, --batch-size and --warmup must be >= 1, --shift >= 0, --ema-decay in (0, 1)")
+    if args.threads < 0:
+        parser.error(f"--threads {args.threads}: must be >= 1 (or 0 for every core)")
+    if not 0 <= args.label_dropout < 1:
+        parser.error(f"--label-dropout {args.label_dropout}: must be in [0, 1)")
+    if args.guidance_scale is not None and not (args.conditional and args.guidance_scale >= 0):
+        parser.error("--guidance-scale needs --conditional and a value >= 0")
 
     torch.manual_seed(args.seed)
-    torch.set_num_threads(os.cpu_count() or 1)
-    (train_x, _), _ = digits_dataset(args.seed)
-    unet = make_unet(args.arch)
-    ema = make_unet(args.arch)
+    torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    (train_x, train_y), _ = digits_dataset(args.seed)
+    unet = make_unet(args.arch, args.conditional)
+    ema = make_unet(args.arch, args.conditional)
     ema.load_state_dict(unet.state_dict())
     ema.requires_grad_(False)
     scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", **SAMPLING)
@@ -126,7 +155,7 @@ def main():
     sched_lr = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: learning_rate_factor(s, args.steps, args.warmup))
     gen = torch.Generator().manual_seed(args.seed + 1)
     n_params = sum(p.numel() for p in unet.parameters())
-    print(f"training {args.arch}: {n_params} parameters on {len(train_x)} digits, {args.steps} steps of "
+    print(f"training {args.arch}{' (class-conditional)' if args.conditional else ''}: {n_params} parameters on {len(train_x)} digits, {args.steps} steps of "
           f"{args.batch_size}", flush=True)
     start = time.time()
     unet.train()
@@ -135,7 +164,11 @@ def main():
         x0 = random_shift(train_x[idx], args.shift, gen)
         noise = torch.randn(x0.shape, generator=gen)
         t = torch.randint(0, 1000, (args.batch_size,), generator=gen)
-        loss = F.mse_loss(unet(scheduler.add_noise(x0, noise, t), t).sample, noise)
+        labels = None
+        if args.conditional:
+            dropped = torch.rand(args.batch_size, generator=gen) < args.label_dropout
+            labels = torch.where(dropped, NULL_CLASS, train_y[idx])
+        loss = F.mse_loss(unet(scheduler.add_noise(x0, noise, t), t, class_labels=labels).sample, noise)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
@@ -156,13 +189,20 @@ def main():
                 "batch_size": args.batch_size, "lr": args.lr, "warmup": args.warmup, "schedule": "cosine",
                 "ema_decay": args.ema_decay, "shift": args.shift, "seed": args.seed, "parameters": n_params,
                 "minutes": round(minutes, 1), "threads": torch.get_num_threads(), "torch_version": torch.__version__}
+    if args.conditional:
+        training.update(conditional=True, num_classes=NUM_CLASSES, null_class=NULL_CLASS,
+                        label_dropout=args.label_dropout)
     with open(os.path.join(args.out, "training.json"), "w") as f:
         json.dump(training, f, indent=2)
     print(f"trained in {minutes:.1f} min; saved {args.out}", flush=True)
     if args.export:
         script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "export_unet.py")
-        subprocess.run([sys.executable, script, args.out, args.export, "--overwrite", "--format", args.export_format],
-                       check=True)
+        command = [sys.executable, script, args.out, args.export, "--overwrite", "--format", args.export_format]
+        if args.conditional:
+            command += ["--null-class", str(NULL_CLASS)]
+            if args.guidance_scale is not None:
+                command += ["--guidance-scale", str(args.guidance_scale)]
+        subprocess.run(command, check=True)
         with open(os.path.join(args.export, "training.json"), "w") as f:
             json.dump(training, f, indent=2)
     return 0
