@@ -248,7 +248,7 @@ RunResult InversionJob::run(const RunEvents& events) const {
   const int64_t run_batch = std::min(batch_size, count);
   // Inversion guides at 1 unless told otherwise (pix2pix-zero's invert).
   RunCondition inverted_under = condition;
-  inverted_under.guidance_scale = condition.guidance_scale.value_or(1.0);
+  if (cfg.conditional()) inverted_under.guidance_scale = condition.guidance_scale.value_or(1.0);
   const Guidance guidance = inverted_under.guidance(cfg, count);
   detail::check_memory(guidance.enabled_for(cfg) ? 2 * run_batch : run_batch, cfg,
                        guidance.enabled_for(cfg) ? "--batch-size (twice, under guidance)" : "--batch-size");
