@@ -1,6 +1,7 @@
 #include "ddim/errors.h"
 
 #include <cstdio>
+#include <sstream>
 
 namespace ddim {
 
@@ -23,6 +24,12 @@ std::string one_line(const std::string& text) {
     }
   }
   return out;
+}
+
+std::string number_text(double value) {
+  std::ostringstream text;
+  text << value;
+  return text.str();
 }
 
 }  // namespace ddim

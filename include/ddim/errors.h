@@ -48,4 +48,7 @@ class DDIM_API UsageError : public Error {
 // `text` with control characters escaped (\n, \t, \xNN): user-given names inside one-line messages.
 DDIM_API std::string one_line(const std::string& text);
 
+// A number as messages show it: std::ostream's default format (0.5, 1e+10, nan, inf).
+DDIM_API std::string number_text(double value);
+
 }  // namespace ddim

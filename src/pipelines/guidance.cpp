@@ -1,7 +1,6 @@
 #include "ddim/pipelines/guidance.h"
 
 #include <cmath>
-#include <sstream>
 
 #include "ddim/errors.h"
 
@@ -10,12 +9,6 @@ namespace {
 
 // diffusers' StableDiffusionPipeline default.
 constexpr double kCrossAttentionGuidance = 7.5;
-
-std::string number(double value) {
-  std::ostringstream text;
-  text << value;
-  return text.str();
-}
 
 // Labels in [0, num_class_embeds); read on the host once per run.
 void check_labels(const torch::Tensor& labels, const UNetConfig& config, const std::string& what) {
@@ -51,10 +44,10 @@ bool Guidance::enabled_for(const UNetConfig& config) const {
 Guidance Guidance::resolved(const UNetConfig& config, int64_t batch) const {
   const double scale = guidance_scale_for(config);
   if (!(scale >= 0) || !std::isfinite(scale)) {
-    throw UsageError("guidance_scale " + number(scale) + " must be a finite number >= 0");
+    throw UsageError("guidance_scale " + number_text(scale) + " must be a finite number >= 0");
   }
   if (!(guidance_rescale >= 0 && guidance_rescale <= 1)) {
-    throw UsageError("guidance_rescale " + number(guidance_rescale) + " must be in [0, 1]");
+    throw UsageError("guidance_rescale " + number_text(guidance_rescale) + " must be in [0, 1]");
   }
   if (!config.conditional() && (!condition.empty() || !negative_condition.empty())) {
     config.check_condition(condition.empty() ? negative_condition : condition, batch);  // names the input
@@ -69,12 +62,12 @@ Guidance Guidance::resolved(const UNetConfig& config, int64_t batch) const {
   if (!run.enabled_for(config)) return run;
   if (negative_condition.empty()) {
     if (config.takes_encoder_hidden_states()) {
-      throw UsageError("guidance_scale " + number(scale) +
+      throw UsageError("guidance_scale " + number_text(scale) +
                        " needs a negative condition: the encoder_hidden_states of the unconditional half (a "
                        "negative prompt's embeddings)");
     }
     if (!config.null_class) {
-      throw UsageError("guidance_scale " + number(scale) +
+      throw UsageError("guidance_scale " + number_text(scale) +
                        " needs the null class, and this model's export records none (a model trained without "
                        "label dropout); use guidance_scale 1 or give a negative condition");
     }

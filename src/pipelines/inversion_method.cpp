@@ -1,7 +1,6 @@
 #include "ddim/pipelines/inversion_method.h"
 
 #include <cmath>
-#include <sstream>
 
 #include "ddim/errors.h"
 #include "ddim/schedulers/ddim_inverse_scheduler.h"
@@ -20,12 +19,6 @@ const std::vector<std::pair<const char*, InversionMethod::Kind>>& names() {
       {"edict", InversionMethod::Kind::kEDICT},
       {"bdia", InversionMethod::Kind::kBDIA}};
   return table;
-}
-
-std::string shown(double value) {
-  std::ostringstream out;
-  out << value;
-  return out.str();
 }
 
 }  // namespace
@@ -64,14 +57,14 @@ void InversionMethod::validate() const {
       throw UsageError("fixed-point iterations " + std::to_string(iterations) + ": at least 1");
     }
     if (!(tolerance >= 0) || !std::isfinite(tolerance)) {
-      throw UsageError("fixed-point tolerance " + shown(tolerance) + ": a finite number >= 0");
+      throw UsageError("fixed-point tolerance " + number_text(tolerance) + ": a finite number >= 0");
     }
   }
   if (kind == Kind::kEDICT && !(edict_p > 0 && edict_p < 1)) {
-    throw UsageError("EDICT p " + shown(edict_p) + ": must lie in (0, 1)");
+    throw UsageError("EDICT p " + number_text(edict_p) + ": must lie in (0, 1)");
   }
   if (kind == Kind::kBDIA && !(bdia_gamma > 0 && bdia_gamma <= 1)) {
-    throw UsageError("BDIA gamma " + shown(bdia_gamma) + ": must lie in (0, 1]");
+    throw UsageError("BDIA gamma " + number_text(bdia_gamma) + ": must lie in (0, 1]");
   }
 }
 

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <sstream>
 #include <utility>
 
 #include "ddim/errors.h"
@@ -22,12 +21,6 @@
 namespace ddim {
 
 namespace {
-
-std::string shown(double value) {
-  std::ostringstream out;
-  out << value;
-  return out.str();
-}
 
 // Checks that `latents` fit `method` (its entries, parameters and step count) and returns them on
 // the model's device in the latent dtype.
@@ -57,8 +50,8 @@ NamedTensors checked_latents(const NamedTensors& latents, const InversionMethod&
                               : key == "bdia_gamma" ? method.bdia_gamma
                                                     : static_cast<double>(steps);
       if (value != expected) {
-        throw UsageError("the latents were made with " + key + " " + shown(value) + ", not " + shown(expected) + ": " +
-                         method.name() + " retraces its inversion only with the same " +
+        throw UsageError("the latents were made with " + key + " " + number_text(value) + ", not " +
+                         number_text(expected) + ": " + method.name() + " retraces its inversion only with the same " +
                          (key == "num_inference_steps" ? "step count" : "parameter"));
       }
       continue;

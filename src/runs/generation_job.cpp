@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <limits>
-#include <sstream>
 #include <tuple>
 
 #include "ddim/errors.h"
@@ -25,12 +24,6 @@ namespace ddim {
 namespace {
 
 constexpr const char* kTool = "ddim-generate";
-
-std::string number_text(double value) {
-  std::ostringstream shown;
-  shown << value;
-  return shown.str();
-}
 
 // The UNet file the record names (its format decides the backend, as load_unet chose when the image
 // was made), refused when its SHA-256 is not the recorded one: another file gives other pixels.

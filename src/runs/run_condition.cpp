@@ -12,12 +12,6 @@
 namespace ddim {
 namespace {
 
-std::string number_text(double value) {
-  std::ostringstream shown;
-  shown << value;
-  return shown.str();
-}
-
 std::vector<std::string> split_labels(const std::string& text) {
   std::vector<std::string> parts;
   std::string part;
