@@ -1,5 +1,7 @@
 #include "ddim/models/condition.h"
 
+#include <vector>
+
 #include "ddim/errors.h"
 
 namespace ddim {
@@ -8,14 +10,17 @@ namespace {
 int64_t rows(const torch::Tensor& tensor) { return tensor.dim() ? tensor.size(0) : 1; }
 
 torch::Tensor repeated(const torch::Tensor& tensor, int64_t batch, const std::string& what) {
-  if (!tensor.defined() || (tensor.dim() && tensor.size(0) == batch)) return tensor;
-  if (!tensor.dim() || tensor.size(0) != 1) {
-    throw UsageError(what + " holds " + std::to_string(rows(tensor)) + " rows for a batch of " + std::to_string(batch) +
-                     " (give 1, for every image, or " + std::to_string(batch) + ")");
+  if (!tensor.defined()) return tensor;
+  // A 0-dim tensor (one class label as a scalar) is one row.
+  const auto rows_first = tensor.dim() ? tensor : tensor.unsqueeze(0);
+  if (rows_first.size(0) == batch) return rows_first;
+  if (rows_first.size(0) != 1) {
+    throw UsageError(what + " holds " + std::to_string(rows_first.size(0)) + " rows for a batch of " +
+                     std::to_string(batch) + " (give 1, for every image, or " + std::to_string(batch) + ")");
   }
-  std::vector<int64_t> times(static_cast<size_t>(tensor.dim()), 1);
+  std::vector<int64_t> times(static_cast<size_t>(rows_first.dim()), 1);
   times[0] = batch;
-  return tensor.repeat(times);
+  return rows_first.repeat(times);
 }
 
 }  // namespace
