@@ -3,6 +3,8 @@
 
     .venv/bin/python scripts/eval_digits.py [--model models/digits] [--n 200] [--steps 50] [--seed 0]
                                             [--set KEY=VALUE ...] [--grid grid.png]
+    .venv/bin/python scripts/eval_digits.py --conditional --model models/digits-cond [--guidance 1,2,4]
+                                            [--per-class 50] [--grid grid.png]
 
 Samples come from build/bin/ddim-generate (one batch of n) and are downscaled from 32x32 to 8x8
 (area averaging), as load_digits' data. The held-out real digits (the split
@@ -15,6 +17,12 @@ scripts/train_digits.py uses), upscaled and downscaled the same way, are scored 
   |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)). The held-out real digits' distance is its
   floor: what a perfect model's n samples would score (the first n of them, as the distance grows
   as n shrinks).
+
+--conditional scores a class-conditional model (scripts/train_digits.py --conditional): for each
+guidance scale and each class c, --per-class samples of `--class-label c --guidance-scale G`, and
+the conditional accuracy (the share whose argmax class under the classifier is c) with the
+confident share; then n samples of the null class (--class-label null, guidance 1), scored as an
+unconditional model is. --grid then shows one row per class at the best guidance.
 """
 import argparse
 import json
@@ -66,6 +74,56 @@ def sample(args, tmp, n, pattern, extra=()):
     subprocess.run(command, check=True)
 
 
+def read_samples(tmp, prefix, n):
+    imgs = [np.asarray(Image.open(os.path.join(tmp, f"{prefix}_{i:04d}.png")).convert("L"), dtype=np.float32) / 255
+            for i in range(n)]
+    return torch.tensor(np.stack(imgs)).unsqueeze(1) * 2 - 1
+
+
+def save_class_grid(tmp, classes, path, gap=2):
+    """Ten samples per class in one row each (grid_0000.png ... in class order), white between cells."""
+    cells = [Image.open(os.path.join(tmp, f"grid_{i:04d}.png")).convert("L") for i in range(10 * classes)]
+    w, h = cells[0].size
+    grid = Image.new("L", (10 * w + 9 * gap, classes * h + (classes - 1) * gap), 255)
+    for i, cell in enumerate(cells):
+        grid.paste(cell, ((i % 10) * (w + gap), (i // 10) * (h + gap)))
+    grid.save(path)
+
+
+def conditional(args, clf, pca, reference, held_x):
+    """Conditional accuracy per class and guidance, and the null class scored as an unconditional model."""
+    guidances = [float(g) for g in args.guidance.split(",")]
+    table = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for g in guidances:
+            rows = {}
+            for c in range(args.classes):
+                prefix = f"c{c}_g{g}"
+                sample(args, tmp, args.per_class, prefix + "_%04d.png",
+                       ["--class-label", str(c), "--guidance-scale", str(g)])
+                features = to_features(read_samples(tmp, prefix, args.per_class))
+                probs = clf.predict_proba(features)
+                rows[str(c)] = {"accuracy": round(float((probs.argmax(1) == c).mean()), 3),
+                                "confident_share": round(float((probs.max(1) >= 0.9).mean()), 3)}
+            table[str(g)] = {"per_class": rows,
+                             "min_accuracy": min(r["accuracy"] for r in rows.values()),
+                             "confident_share": round(sum(r["confident_share"] for r in rows.values()) / len(rows), 3)}
+        best = max(guidances, key=lambda g: (table[str(g)]["min_accuracy"], table[str(g)]["confident_share"]))
+        sample(args, tmp, args.n, "null_%04d.png", ["--class-label", "null", "--guidance-scale", "1"])
+        null = read_samples(tmp, "null", args.n)
+        if args.grid:
+            labels = ",".join(str(c) for c in range(args.classes) for _ in range(10))
+            sample(args, tmp, 10 * args.classes, "grid_%04d.png", ["--class-label", labels, "--guidance-scale", str(best)])
+            save_class_grid(tmp, args.classes, args.grid)
+    share, classes = score(clf, null)
+    fd = frechet_distance(pca.transform(to_features(null)), reference)
+    real_fd = frechet_distance(pca.transform(to_features(held_x[:args.n])), reference)
+    return {"steps": args.steps, "seed": args.seed, "per_class": args.per_class, "guidance": table,
+            "best_guidance": best,
+            "null_class": {"samples": args.n, "confident_share": round(share, 3), "classes": classes,
+                           "frechet_distance": round(fd, 2), "frechet_ratio": round(fd / real_fd, 2)}}
+
+
 def main():
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -77,7 +135,12 @@ def main():
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="passed on to ddim-generate (a scheduler config override; repeatable)")
     parser.add_argument("--components", type=int, default=16, help="PCA features for the Frechet distance")
-    parser.add_argument("--grid", default="", help="also save a grid of the first 64 samples")
+    parser.add_argument("--grid", default="", help="also save a grid of the first 64 samples (--conditional: "
+                                                   "ten per class, one row each, at the best guidance)")
+    parser.add_argument("--conditional", action="store_true", help="score a class-conditional model")
+    parser.add_argument("--guidance", default="1,2,4", help="--conditional: the guidance scales to score")
+    parser.add_argument("--per-class", type=int, default=50, help="--conditional: samples per class and guidance")
+    parser.add_argument("--classes", type=int, default=10, help="--conditional: the classes 0..N-1 to score")
     args = parser.parse_args()
     (train_x, train_y), (held_x, _) = digits_dataset(0)
     if not 2 <= args.n <= len(held_x):
@@ -87,6 +150,11 @@ def main():
     clf = SVC(probability=True, random_state=0).fit(train_features, train_y.numpy())
     pca = PCA(n_components=args.components, random_state=0).fit(train_features)
     reference = pca.transform(train_features)
+    if args.conditional:
+        if args.per_class < 1 or args.classes < 1:
+            parser.error("--per-class and --classes must be >= 1")
+        print(json.dumps(conditional(args, clf, pca, reference, held_x), indent=2))
+        return 0
 
     with tempfile.TemporaryDirectory() as tmp:
         # One batch of n, as these scores were first measured (a run in batches draws other samples).
