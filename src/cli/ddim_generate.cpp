@@ -17,8 +17,8 @@ Examples:
       4 images img_000.png ... img_003.png from an exported model, 100 steps, half DDPM noise.
   ddim-generate --latents a.pt --interpolate b.pt --frames 8 -o 'f_%d.png' --grid strip.png
       8 frames from a.pt's image to b.pt's (latents from ddim-invert: decoded with their method).
-  ddim-generate --model models/digits-cond --class-label 3 --guidance-scale 2 -n 8 --grid threes.png
-      8 threes from the class-conditional digits model with classifier-free guidance.
+  ddim-generate --model models/my-class-model --class-label 3 --guidance-scale 2 -n 8 --grid threes.png
+      8 images of class 3 from a class-conditional model, with classifier-free guidance at 2.
   ddim-generate --from-sidecar img_007.png.json -o again.png
       img_007.png made again, byte for byte, from the options its sidecar records.
 )";
