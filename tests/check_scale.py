@@ -97,7 +97,8 @@ def check_invert(bin_dir, model, w, folder):
     p = subprocess.Popen([inv, *common, "--batch-size", "1", data, "--output-dir", killed], cwd=w,
                          stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while time.time() < deadline and p.poll() is None and len(tree(killed) if os.path.isdir(killed) else {}) < 5:
+    # Count names only: reading a file would race with the tool renaming its temp files.
+    while time.time() < deadline and p.poll() is None and len(os.listdir(killed) if os.path.isdir(killed) else []) < 5:
         time.sleep(0.01)
     p.send_signal(signal.SIGKILL)
     p.wait()
