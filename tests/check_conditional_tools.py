@@ -3,7 +3,10 @@
 from files, guidance; sidecars that record the condition and replay byte for byte; and the bad
 inputs of conditioning (each: non-zero exit, one line on stderr, nothing written).
 
-    check_conditional_tools.py BIN_DIR CONDITIONAL_FIXTURE_DIR TINY_FIXTURE_DIR
+    check_conditional_tools.py BIN_DIR CONDITIONAL_FIXTURE_DIR TINY_FIXTURE_DIR [EMBEDDED_MODEL]
+
+With EMBEDDED_MODEL (models/digits-cond), also: the embedded class-conditional model at its recorded
+guidance draws the digit asked for, as a classifier trained on the digits' training split calls it.
 """
 import hashlib
 import json
@@ -19,8 +22,41 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from check_tools import check, failures, run  # noqa: E402  (one failure list and runner for both batteries)
 
 
+def check_embedded(gen, model, w):
+    """Ten digits of each class from the embedded conditional model, scored by a classifier."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.svm import SVC
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+    from eval_digits import to_features  # noqa: E402
+    from train_digits import digits_dataset  # noqa: E402
+
+    recorded = json.load(open(os.path.join(model, "ddim_export.json")))["conditioning"]
+    labels = ",".join(str(c) for c in range(10) for _ in range(10))
+    out = os.path.join(w, "embedded")
+    os.mkdir(out)
+    r = run([gen, "--model", model, "--class-label", labels, "-n", "100", "--batch-size", "100", "--seed", "0",
+             "--steps", "20", "-o", "d_%03d.png", "-q", "--device", "cpu"], out)
+    check(r.returncode == 0, f"embedded conditional model: {r.stderr}")
+    if r.returncode != 0:
+        return
+    side = json.load(open(os.path.join(out, "d_000.png.json")))
+    check(side["condition"].get("guidance_scale") == recorded.get("guidance_scale"),
+          f"the embedded model's guidance as its export records it: {side['condition']} against {recorded}")
+    (train_x, train_y), _ = digits_dataset()
+    clf = SVC(random_state=0).fit(to_features(train_x), train_y.numpy())
+    images = np.stack([np.asarray(Image.open(os.path.join(out, f"d_{i:03d}.png")).convert("L"), dtype=np.float32)
+                       for i in range(100)]) / 255
+    called = clf.predict(to_features(torch.tensor(images).unsqueeze(1) * 2 - 1))
+    accuracy = float((called == np.repeat(np.arange(10), 10)).mean())
+    check(accuracy >= 0.8, f"the embedded conditional model draws the class asked for in {accuracy:.2f} of 100 digits")
+    print(f"embedded conditional model: {accuracy:.2f} of 100 digits (20 steps) called the class asked for")
+
+
 def main():
     bin_dir, fixture, tiny = sys.argv[1:4]
+    embedded = sys.argv[4] if len(sys.argv) > 4 else None
     gen, inv = os.path.join(bin_dir, "ddim-generate"), os.path.join(bin_dir, "ddim-invert")
     class_model = os.path.join(fixture, "class", "model")
     cross_model = os.path.join(fixture, "cross", "model")
@@ -120,6 +156,8 @@ def main():
             ([gen, "--model", class_model, "--class-label", "1", "--guidance-scale", "nan"], "--guidance-scale nan"),
             ([gen, "--model", cross_model, "--embeds", "neg.safetensors", "--negative-embeds", "neg.safetensors",
               "-o", "neg.safetensors"], "neg.safetensors"),
+            ([gen, "--model", class_model, "--class-label", "1", "--guidance-scale", "2", "-n", "100000000",
+              "--batch-size", "100000000"], "--batch-size 100000000 (twice the rows under guidance) needs about"),
             ([inv, "--model", class_model, "--class-label", "9", "c_0.png", "-o", "bad.pt"], "--class-label 9"),
             ([inv, "--model", class_model, "c_0.png", "-o", "bad.pt"], "give --class-label"),
         ]
@@ -131,6 +169,8 @@ def main():
             check(r.returncode == 2, f"{' '.join(cmd[1:])}: exit {r.returncode} ({r.stderr.strip()})")
             check(len(lines) == 1 and expected in lines[0], f"{' '.join(cmd[1:])}: message {r.stderr.strip()!r}")
             check(set(os.listdir(w)) == before, f"{' '.join(cmd[1:])}: wrote {set(os.listdir(w)) - before}")
+        if embedded:
+            check_embedded(gen, embedded, w)
     if failures:
         print(f"{len(failures)} failures")
         return 1

@@ -232,8 +232,7 @@ RunResult GenerationJob::run(const RunEvents& events) const {
   // call runs on both halves).
   Guidance guidance = condition.guidance(unet->config(), n);
   guidance.guidance_scale = guidance.guidance_scale_for(unet->config());
-  detail::check_memory(guidance.enabled_for(unet->config()) ? 2 * run_batch : run_batch, unet->config(),
-                       guidance.enabled_for(unet->config()) ? "--batch-size (twice, under guidance)" : "--batch-size");
+  detail::check_memory(run_batch, unet->config(), "--batch-size", guidance.enabled_for(unet->config()));
   if (replay) {
     for (const auto& [path, recorded, flag] :
          {std::tuple{condition.embeds, replay->embeds_sha256, "--embeds"},

@@ -250,8 +250,7 @@ RunResult InversionJob::run(const RunEvents& events) const {
   RunCondition inverted_under = condition;
   if (cfg.conditional()) inverted_under.guidance_scale = condition.guidance_scale.value_or(1.0);
   const Guidance guidance = inverted_under.guidance(cfg, count);
-  detail::check_memory(guidance.enabled_for(cfg) ? 2 * run_batch : run_batch, cfg,
-                       guidance.enabled_for(cfg) ? "--batch-size (twice, under guidance)" : "--batch-size");
+  detail::check_memory(run_batch, cfg, "--batch-size", guidance.enabled_for(cfg));
   InversionPipeline pipe(unet, *inverse, *forward, method_run);
 
   auto record = detail::base_record(kTool, model.folder, device.str(), *unet);
