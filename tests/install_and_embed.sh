@@ -14,6 +14,9 @@ prefix="$work/prefix"
 test -f "$prefix/lib/cmake/ddim/ddimConfig.cmake"
 test -f "$prefix/lib/cmake/ddim/ddimConfigVersion.cmake"
 test -f "$prefix/include/ddim/ddim.h"
+for model in digits digits-cond; do
+  test -f "$prefix/share/ddim/models/$model/unet/model.pt" || { echo "FAIL the embedded model $model is not installed"; exit 1; }
+done
 
 echo "installed tool: $("$prefix/bin/ddim-generate" --version)"
 readelf -d "$prefix/bin/ddim-generate" | grep -E 'RUNPATH|RPATH' | grep -q '\$ORIGIN/../lib' \
