@@ -25,11 +25,10 @@ from check_tools import check, failures, run  # noqa: E402  (one failure list an
 def check_embedded(gen, model, w):
     """Ten digits of each class from the embedded conditional model, scored by a classifier."""
     import numpy as np
-    from PIL import Image
     from sklearn.svm import SVC
 
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
-    from eval_digits import to_features  # noqa: E402
+    from eval_digits import read_samples, to_features  # noqa: E402
     from train_digits import digits_dataset  # noqa: E402
 
     recorded = json.load(open(os.path.join(model, "ddim_export.json")))["conditioning"]
@@ -37,18 +36,16 @@ def check_embedded(gen, model, w):
     out = os.path.join(w, "embedded")
     os.mkdir(out)
     r = run([gen, "--model", model, "--class-label", labels, "-n", "100", "--batch-size", "100", "--seed", "0",
-             "--steps", "20", "-o", "d_%03d.png", "-q", "--device", "cpu"], out)
+             "--steps", "20", "-o", "d_%04d.png", "-q", "--device", "cpu"], out)
     check(r.returncode == 0, f"embedded conditional model: {r.stderr}")
     if r.returncode != 0:
         return
-    side = json.load(open(os.path.join(out, "d_000.png.json")))
+    side = json.load(open(os.path.join(out, "d_0000.png.json")))
     check(side["condition"].get("guidance_scale") == recorded.get("guidance_scale"),
           f"the embedded model's guidance as its export records it: {side['condition']} against {recorded}")
     (train_x, train_y), _ = digits_dataset()
     clf = SVC(random_state=0).fit(to_features(train_x), train_y.numpy())
-    images = np.stack([np.asarray(Image.open(os.path.join(out, f"d_{i:03d}.png")).convert("L"), dtype=np.float32)
-                       for i in range(100)]) / 255
-    called = clf.predict(to_features(torch.tensor(images).unsqueeze(1) * 2 - 1))
+    called = clf.predict(to_features(read_samples(out, "d", 100)))
     accuracy = float((called == np.repeat(np.arange(10), 10)).mean())
     check(accuracy >= 0.8, f"the embedded conditional model draws the class asked for in {accuracy:.2f} of 100 digits")
     print(f"embedded conditional model: {accuracy:.2f} of 100 digits (20 steps) called the class asked for")
