@@ -3,7 +3,8 @@
 
     .venv/bin/python scripts/train_digits.py [--arch base] [--steps 5000] [--out build/digits-train]
                                              [--export models/digits]
-    .venv/bin/python scripts/train_digits.py --conditional [--label-dropout 0.1] [--guidance-scale G]
+    .venv/bin/python scripts/train_digits.py --conditional --init-from models/digits [--label-dropout 0.2]
+                                             [--lr 5e-4] [--guidance-scale G]
                                              --out build/digits-cond-train --export models/digits-cond
 
 The 8x8 digits ship inside scikit-learn (no download). They are scaled to [-1, 1], upscaled to
@@ -22,8 +23,15 @@ an embedding table of 11 rows (num_class_embeds), the digit's class 0..9 and a n
 convention, as diffusers' UNet2DModel has none), and each training digit's label is replaced by the
 null class with probability --label-dropout. The export records the null class and --guidance-scale
 (the default guidance of ddim-generate for this model, chosen with scripts/eval_digits.py).
+
+--init-from MODEL starts from the weights of an unconditional model of the same architecture (a ddim
+model folder with a TorchScript unet/model.pt, such as models/digits, or a diffusers pipeline
+folder). With --conditional the class-embedding table starts at zero: every label then adds
+nothing to the time embedding, so the model starts as exactly the unconditional one, and the null
+class keeps what it learnt while the ten digit rows are learnt.
 """
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -85,6 +93,31 @@ def make_unet(arch="base", conditional=False):
     )
 
 
+def load_initial_weights(unet, source):
+    """Load `source`'s UNet weights into `unet`; a class-embedding table it lacks starts at zero."""
+    if os.path.isfile(os.path.join(source, "unet", "model.pt")):
+        from export_unet import load_ddim_folder  # the weights of a TorchScript export, by their UNet names
+        state = load_ddim_folder(source).state_dict()
+    elif os.path.isdir(os.path.join(source, "unet")):
+        state = UNet2DModel.from_pretrained(source, subfolder="unet").state_dict()
+    else:
+        sys.exit(f"--init-from {source}: neither a ddim model folder (unet/model.pt) nor a diffusers pipeline folder (unet/)")
+    own = unet.state_dict()
+    added = sorted(set(own) - set(state))
+    if set(state) - set(own) or any(not k.startswith("class_embedding.") for k in added):
+        sys.exit(f"--init-from {source}: its UNet is not this --arch (weights differ: "
+                 f"{sorted(set(state) ^ set(own))[:3]})")
+    for k, v in state.items():
+        if v.shape != own[k].shape:
+            sys.exit(f"--init-from {source}: weight {k} is {list(v.shape)}, this --arch has {list(own[k].shape)}")
+    with torch.no_grad():
+        for k in added:
+            own[k].zero_()
+    own.update(state)
+    unet.load_state_dict(own)
+    return added
+
+
 def random_shift(x, max_shift, gen):
     """Each image moved by its own whole-pixel offset in [-max_shift, max_shift]^2; background (-1) fills in."""
     if max_shift == 0:
@@ -128,6 +161,8 @@ def main():
                         help="--conditional: share of training digits whose label is the null class")
     parser.add_argument("--guidance-scale", type=float, default=None,
                         help="--conditional: the default guidance the export records")
+    parser.add_argument("--init-from", default="", metavar="MODEL",
+                        help="start from this unconditional model's weights (e.g. models/digits)")
     parser.add_argument("--checkpoint-every", type=int, default=1000, help="steps between EMA checkpoints (0: none)")
     parser.add_argument("--out", default="build/digits-train", help="diffusers pipeline folder to write")
     parser.add_argument("--export", default="models/digits", help="ddim model folder to export to ('' to skip)")
@@ -147,6 +182,9 @@ def main():
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     (train_x, train_y), _ = digits_dataset(args.seed)
     unet = make_unet(args.arch, args.conditional)
+    if args.init_from:
+        added = load_initial_weights(unet, args.init_from)
+        print(f"starting from {args.init_from}" + (f" ({', '.join(added)} at zero)" if added else ""), flush=True)
     ema = make_unet(args.arch, args.conditional)
     ema.load_state_dict(unet.state_dict())
     ema.requires_grad_(False)
@@ -192,6 +230,11 @@ def main():
     if args.conditional:
         training.update(conditional=True, num_classes=NUM_CLASSES, null_class=NULL_CLASS,
                         label_dropout=args.label_dropout)
+    if args.init_from:
+        training["init_from"] = args.init_from
+        if os.path.isfile(os.path.join(args.init_from, "unet", "model.pt")):
+            with open(os.path.join(args.init_from, "unet", "model.pt"), "rb") as f:
+                training["init_from_sha256"] = hashlib.sha256(f.read()).hexdigest()
     with open(os.path.join(args.out, "training.json"), "w") as f:
         json.dump(training, f, indent=2)
     print(f"trained in {minutes:.1f} min; saved {args.out}", flush=True)
