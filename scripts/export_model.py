@@ -1,0 +1,262 @@
+#!/usr/bin/env python3
+"""Export a diffusers pipeline folder (its UNet, and its VAE where it has one) to a ddim model folder.
+
+    .venv/bin/python scripts/export_model.py SRC OUT [--format aoti|torchscript|both] [--overwrite]
+        [export_unet.py's options: --device, --dtype, --march, --threads, --null-class,
+         --guidance-scale, --sequence-length]
+
+SRC is a local diffusers pipeline folder, as its model_index.json names it:
+
+    DDPMPipeline, DDIMPipeline       unet/ (UNet2DModel) + scheduler/: what scripts/export_unet.py writes
+    LDMPipeline                      unet/ (UNet2DModel) + vqvae/ (VQModel) + scheduler/
+    StableDiffusionPipeline          unet/ (UNet2DConditionModel) + vae/ (AutoencoderKL) + scheduler/
+                                     (its text encoder and tokenizer are not exported here)
+
+OUT is the ddim model folder, in diffusers' layout: what scripts/export_unet.py writes for the UNet
+and scheduler, plus for a latent model
+
+    OUT/vqvae/ or OUT/vae/   config.json (the VAE's, scaling_factor and latent_channels kept) and
+                             model.pt: TorchScript with two methods,
+                               encode(images[B,3,H,W] in [-1, 1]) -> VQModel: the latents before
+                                 quantization (VQModel.encode(x).latents); AutoencoderKL: the
+                                 moments [B, 2C, h, w] (mean, then log-variance) the posterior
+                                 latent_dist is made of
+                               decode(latents[B,C,h,w]) -> images [B,3,H,W] (VQModel: quantized
+                                 first, as VQModel.decode does)
+    OUT/model_index.json     the source's pipeline class and components
+    OUT/ddim_export.json     with "vae": the component, class, scaling_factor, latent_channels, the
+                             downsampling factor, the image size and the largest difference from eager
+
+The latents' scaling factor is the VAE config's (or --vae-scaling-factor). One exception: an
+LDMPipeline VQModel whose config gives none (CompVis/ldm-celebahq-256) gets 1.0, what it was trained
+with, rather than VQModel's default 0.18215, with which diffusers decodes it wrongly (diffusers issue
+6725); ddim_export.json says where the factor came from.
+
+The VAE is exported as TorchScript in this version, whatever --format says for the UNet; the size is
+static: the UNet's sample_size times the VAE's downsampling factor (recorded; other sizes are
+refused by the loader). shift_factor and force_upcast are used only by SD3/Flux and SDXL pipelines:
+they are recorded, and a folder of such a pipeline is refused. Each artifact is checked against
+eager before anything is written, and OUT is written under a temporary name and renamed.
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+
+import torch
+import diffusers
+from diffusers import AutoencoderKL, VQModel
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import export_unet  # noqa: E402
+from export_unet import ExportError  # noqa: E402
+
+# The pipelines exported, with the VAE component each has (None: pixel space).
+PIPELINES = {"DDPMPipeline": None, "DDIMPipeline": None, "LDMPipeline": "vqvae", "StableDiffusionPipeline": "vae"}
+VAE_CLASSES = {"VQModel": VQModel, "AutoencoderKL": AutoencoderKL}
+# Components a pipeline folder may name that export_model.py does not export (the text-prompt side).
+NOT_EXPORTED = {"text_encoder", "tokenizer", "safety_checker", "feature_extractor", "image_encoder"}
+
+
+class VAEMethods(torch.nn.Module):
+    """encode(images) -> latents (VQ) or moments (KL); decode(latents) -> images."""
+
+    def __init__(self, vae):
+        super().__init__()
+        self.vae = vae
+        self.kl = isinstance(vae, AutoencoderKL)
+
+    def encode(self, images):
+        if self.kl:
+            return self.vae._encode(images)  # the moments DiagonalGaussianDistribution splits
+        return self.vae.encode(images, return_dict=False)[0]
+
+    def decode(self, latents):
+        return self.vae.decode(latents, return_dict=False)[0]
+
+
+def read_index(src):
+    path = os.path.join(src, "model_index.json")
+    if not os.path.isfile(path):
+        raise ExportError(f"{src} has no model_index.json: export_model.py takes a diffusers pipeline folder "
+                          "(for a lone UNet use export_unet.py)")
+    try:
+        index = json.load(open(path))
+    except ValueError as e:
+        raise ExportError(f"{path} is not JSON: {e}") from e
+    name = index.get("_class_name")
+    if name not in PIPELINES:
+        raise ExportError(f"{path}: pipeline {name!r} is not one of {', '.join(PIPELINES)} "
+                          "(SDXL, SD3 and Flux pipelines need shift_factor, force_upcast or inputs ddim does not give)")
+    for component, value in index.items():
+        if component.startswith("_") or not isinstance(value, list) or value[1] is None:
+            continue
+        if not os.path.isdir(os.path.join(src, component)) and component not in NOT_EXPORTED:
+            raise ExportError(f"{path} names component {component!r} ({value[1]}), but {src}/{component} is missing")
+    vae_component = PIPELINES[name]
+    if vae_component and not os.path.isdir(os.path.join(src, vae_component)):
+        raise ExportError(f"{name} needs {src}/{vae_component}, which is missing")
+    return index, name, vae_component
+
+
+def load_vae(src, component):
+    config = VQModel.load_config(os.path.join(src, component))
+    name = config.get("_class_name")
+    if name not in VAE_CLASSES:
+        raise ExportError(f"{src}/{component}: the VAE's _class_name is {name!r}, not one of {', '.join(VAE_CLASSES)}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return VAE_CLASSES[name].from_pretrained(src, subfolder=component).eval()
+
+
+def downsampling_factor(vae):
+    return 2 ** (len(vae.config.block_out_channels) - 1)
+
+
+def check_vae(traced, wrapper, image_shape, latent_shape):
+    """Largest absolute difference of the traced encode and decode from eager, on batches 1 and 3."""
+    gen = torch.Generator().manual_seed(1)
+    worst = 0.0
+    with torch.no_grad():
+        for batch in (1, 3):
+            x = torch.rand((batch, *image_shape), generator=gen) * 2 - 1
+            z = torch.randn((batch, *latent_shape), generator=gen)
+            for what, a, b in (("encode", traced.encode(x), wrapper.encode(x)),
+                               ("decode", traced.decode(z), wrapper.decode(z))):
+                if a.shape != b.shape:
+                    raise ExportError(f"traced VAE {what} gives {tuple(a.shape)}, eager {tuple(b.shape)}")
+                worst = max(worst, (a - b).abs().max().item())
+    if not worst <= export_unet.TOLERANCE["float32"]:
+        raise ExportError(f"traced VAE differs from eager by {worst:.3g} (> {export_unet.TOLERANCE['float32']})")
+    return worst
+
+
+def scaling_factor(src, component, pipeline, vae, override):
+    """(the latents' scaling factor, why). LDMPipeline divides by vqvae.config.scaling_factor; a VQModel
+    config that gives none gets VQModel's default 0.18215, Stable Diffusion's KL factor, and decodes
+    wrongly in diffusers (CompVis/ldm-celebahq-256, trained unscaled: diffusers issue 6725). Such a
+    checkpoint gets 1.0, what it was trained with."""
+    if override is not None:
+        if not override > 0:
+            raise ExportError(f"--vae-scaling-factor {override}: must be > 0")
+        return override, "--vae-scaling-factor"
+    given = "scaling_factor" in json.load(open(os.path.join(src, component, "config.json")))
+    if pipeline == "LDMPipeline" and not given:
+        return 1.0, ("1.0: the VQModel config gives no scaling_factor, and VQModel's default 0.18215 decodes such "
+                     "LDM checkpoints wrongly (diffusers issue 6725)")
+    return vae.config.scaling_factor, "the VAE's config" if given else "the VAE class's default"
+
+
+def export_vae(src, component, folder, unet_config, pipeline, scaling_override=None):
+    """Writes folder/<component>/{config.json, model.pt}; returns ddim_export.json's "vae" record."""
+    vae = load_vae(src, component)
+    config = vae.config
+    factor_value, factor_source = scaling_factor(src, component, pipeline, vae, scaling_override)
+    if config.latent_channels != unet_config["in_channels"]:
+        raise ExportError(f"{src}/{component}: the VAE's latent_channels {config.latent_channels} do not match "
+                          f"the UNet's in_channels {unet_config['in_channels']}")
+    if config.get("norm_type", "group") != "group" or config.get("lookup_from_codebook", False):
+        raise ExportError(f"{src}/{component}: VQModel norm_type {config.get('norm_type')!r} / lookup_from_codebook "
+                          f"{config.get('lookup_from_codebook')!r} is not exported (only 'group' / false)")
+    factor = downsampling_factor(vae)
+    size = unet_config["sample_size"]
+    latent_hw = (size, size) if isinstance(size, int) else tuple(size)
+    image_hw = tuple(s * factor for s in latent_hw)
+    image_shape = (config.in_channels, *image_hw)
+    latent_shape = (config.latent_channels, *latent_hw)
+    wrapper = VAEMethods(vae).eval()
+    gen = torch.Generator().manual_seed(0)
+    example = {"encode": (torch.rand((2, *image_shape), generator=gen) * 2 - 1,),
+               "decode": (torch.randn((2, *latent_shape), generator=gen),)}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace_module(wrapper, example, check_trace=False)
+    worst = check_vae(traced, wrapper, image_shape, latent_shape)
+    out = os.path.join(folder, component)
+    os.makedirs(out)
+    traced.save(os.path.join(out, "model.pt"))
+    vae_config = dict(config)
+    vae_config["_class_name"] = type(vae).__name__
+    vae_config["scaling_factor"] = factor_value
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(vae_config, f, indent=2, sort_keys=True)
+    return {"component": component, "class": type(vae).__name__, "format": "torchscript",
+            "scaling_factor": factor_value, "scaling_factor_source": factor_source, "shift_factor": config.get("shift_factor"),
+            "force_upcast": config.get("force_upcast"), "latent_channels": config.latent_channels,
+            "in_channels": config.in_channels, "out_channels": config.out_channels,
+            "downsampling_factor": factor, "image_size": list(image_hw), "latent_size": list(latent_hw),
+            "torchscript": {"max_abs_error": worst}}
+
+
+def export(args):
+    src, out = args.src, args.out
+    if not os.path.isdir(src):
+        raise ExportError(f"{src} is not a folder: export_model.py takes a local diffusers pipeline folder")
+    if os.path.exists(out) and os.listdir(out) and not args.overwrite:
+        raise ExportError(f"{out} exists and is not empty (pass --overwrite to replace it)")
+    if os.path.abspath(out) == os.path.abspath(src):
+        raise ExportError(f"{out} is the source folder: the export would replace its input")
+    index, pipeline, vae_component = read_index(src)
+    if args.dtype != "float32" and vae_component:
+        raise ExportError(f"--dtype {args.dtype}: a latent model's VAE is exported in float32 only in this version")
+    parent = os.path.dirname(os.path.abspath(out)) or "."
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".export-model-", dir=parent)
+    try:
+        folder = os.path.join(tmp, "model")
+        meta = export_unet.export(src, folder, args.device, args.dtype, export_unet.FORMATS[args.format], False,
+                                  args.march, args.threads, args.null_class, args.guidance_scale,
+                                  args.sequence_length)
+        if vae_component:
+            unet_config = json.load(open(os.path.join(folder, "unet", "config.json")))
+            meta["vae"] = export_vae(src, vae_component, folder, unet_config, pipeline, args.vae_scaling_factor)
+            meta["pipeline"] = pipeline
+            with open(os.path.join(folder, "ddim_export.json"), "w") as f:
+                json.dump(meta, f, indent=2)
+            written = json.load(open(os.path.join(folder, "model_index.json")))
+            written["_class_name"] = pipeline
+            written[vae_component] = ["diffusers", meta["vae"]["class"]]
+            with open(os.path.join(folder, "model_index.json"), "w") as f:
+                json.dump(written, f, indent=2)
+        if os.path.exists(out):
+            shutil.rmtree(out)
+        os.replace(folder, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return meta
+
+
+def main():
+    diffusers.utils.logging.set_verbosity_error()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("src", help="local diffusers pipeline folder (model_index.json)")
+    parser.add_argument("out", help="ddim model folder to write")
+    parser.add_argument("--format", default="aoti", choices=list(export_unet.FORMATS),
+                        help="the UNet's artifact(s), as export_unet.py (the VAE: TorchScript)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--dtype", default="float32", choices=list(export_unet.DTYPES))
+    parser.add_argument("--march", default="native")
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--null-class", type=int, default=None)
+    parser.add_argument("--guidance-scale", type=float, default=None)
+    parser.add_argument("--sequence-length", type=int, default=export_unet.SEQUENCE_LENGTH)
+    parser.add_argument("--vae-scaling-factor", type=float, default=None,
+                        help="the latents' scaling factor, in place of the VAE config's")
+    parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    args = parser.parse_args()
+    try:
+        meta = export(args)
+    except ExportError as e:
+        print(f"export_model: {e}", file=sys.stderr)
+        return 1
+    vae = meta.get("vae")
+    what = f" with {vae['class']} ({vae['component']}/, error {vae['torchscript']['max_abs_error']:.2g})" if vae else ""
+    print(f"exported {args.src} to {args.out}: {meta.get('pipeline', 'UNet')}{what}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
