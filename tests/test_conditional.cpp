@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ddim/ddim.h"
+#include "reference_file.h"
 
 namespace {
 
@@ -20,19 +21,8 @@ using nlohmann::json;
 
 const fs::path kFixture = DDIM_CONDITIONAL_FIXTURE_DIR;
 
-struct Reference {
-  json cases;
-  ddim::NamedTensors tensors;
-};
-
-const Reference& reference() {
-  static const Reference ref = [] {
-    Reference r;
-    std::ifstream in(kFixture / "ref" / "reference.json");
-    r.cases = json::parse(in).at("cases");
-    r.tensors = ddim::load_tensors(kFixture / "ref" / "reference.safetensors");
-    return r;
-  }();
+const ddim::test::ReferenceFile& reference() {
+  static const auto ref = ddim::test::read_reference(kFixture / "ref");
   return ref;
 }
 
@@ -120,7 +110,7 @@ TEST_F(Conditional, GuidedSamplingMatchesDiffusers) {
     for (const auto& backend : backends(model)) {
       double worst = 0;
       int64_t bytes = 0, identical = 0, worst_levels = 0;
-      for (const auto& c : reference().cases) {
+      for (const auto& c : reference().doc.at("cases")) {
         if (c.at("model") != model) continue;
         const auto expected = reference().tensors.at(c.at("tensor").get<std::string>());
         const auto got = run_case(c, backend.unet).to(torch::kCPU);

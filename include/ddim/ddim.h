@@ -10,7 +10,9 @@
 #include <ddim/models/aot_inductor_unet.h>
 #include <ddim/models/condition.h>
 #include <ddim/models/torchscript_unet.h>
+#include <ddim/models/torchscript_vae.h>
 #include <ddim/models/unet.h>
+#include <ddim/models/vae.h>
 #include <ddim/pipelines/ddim_pipeline.h>
 #include <ddim/pipelines/guidance.h>
 #include <ddim/pipelines/inversion_method.h>

@@ -1,6 +1,7 @@
 #include "models/model_folder.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "ddim/errors.h"
@@ -115,6 +116,50 @@ std::string wrong_target_message(const std::filesystem::path& artifact, const st
   return artifact.string() + " was exported for " + exported_device + " " + exported_dtype + ", not " + wanted_device +
          " " + dtype_name(dtype) + "; export it with scripts/export_unet.py SRC OUT --device " + wanted_device +
          " --dtype " + dtype_name(dtype);
+}
+
+VAEConfig read_vae_config(const std::filesystem::path& model_dir) {
+  const auto path = model_dir / "ddim_export.json";
+  const auto meta = read_json(path);
+  const auto& vae = meta.at("vae");
+  const auto bad = [&](const std::string& key, const nlohmann::json* value, const std::string& expected) {
+    return ConfigError(path.string() + ": vae " + key + " is " + (value ? json_excerpt(*value) : "missing") +
+                       ", expected " + expected + "; re-export the model with scripts/export_model.py");
+  };
+  const auto field = [&](const char* key) -> const nlohmann::json* {
+    return vae.is_object() && vae.contains(key) ? &vae.at(key) : nullptr;
+  };
+  const auto positive = [&](const char* key, std::size_t index = 0, bool array = false) {
+    const nlohmann::json* value = field(key);
+    const nlohmann::json* item = value;
+    if (array) item = value && value->is_array() && index < value->size() ? &value->at(index) : nullptr;
+    const auto number = item ? json_int64(*item) : std::nullopt;
+    if (!number || *number <= 0)
+      throw bad(key, value, array ? "[height, width] of positive integers" : "a positive integer");
+    return *number;
+  };
+  VAEConfig config;
+  const auto* component = field("component");
+  const auto* class_name = field("class");
+  if (!component || !component->is_string() || (*component != "vqvae" && *component != "vae"))
+    throw bad("component", component, "\"vqvae\" or \"vae\"");
+  if (!class_name || !class_name->is_string() || (*class_name != "VQModel" && *class_name != "AutoencoderKL"))
+    throw bad("class", class_name, "\"VQModel\" or \"AutoencoderKL\"");
+  config.component = component->get<std::string>();
+  config.class_name = class_name->get<std::string>();
+  const auto* scaling = field("scaling_factor");
+  if (!scaling || !scaling->is_number() || !std::isfinite(scaling->get<double>()) || scaling->get<double>() <= 0)
+    throw bad("scaling_factor", scaling, "a positive number");
+  config.scaling_factor = scaling->get<double>();
+  config.in_channels = positive("in_channels");
+  config.out_channels = positive("out_channels");
+  config.latent_channels = positive("latent_channels");
+  config.downsampling_factor = positive("downsampling_factor");
+  config.image_height = positive("image_size", 0, true);
+  config.image_width = positive("image_size", 1, true);
+  if (config.image_height % config.downsampling_factor || config.image_width % config.downsampling_factor)
+    throw bad("image_size", field("image_size"), "multiples of the downsampling factor");
+  return config;
 }
 
 std::string first_sentence(const std::exception& error) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ddim/models/unet.h"
+#include "ddim/models/vae.h"
 
 namespace ddim::detail {
 
@@ -22,6 +23,10 @@ UNetConfig read_unet_config(const std::filesystem::path& unet_dir);
 // The "inputs" and "conditioning" of ddim_export.json into `config` (nothing when the file or its
 // "inputs" is absent: an unconditional model of an earlier export).
 void read_conditioning(const std::filesystem::path& export_json, UNetConfig& config);
+
+// The "vae" record of <model_dir>/ddim_export.json (scripts/export_model.py); ConfigError naming
+// the file and the key when one is missing or wrong.
+VAEConfig read_vae_config(const std::filesystem::path& model_dir);
 
 // The condition's tensors in the order of config.inputs after sample and timestep, on `device`
 // (encoder_hidden_states in `dtype`). The condition is checked by the caller.

@@ -30,7 +30,22 @@ uint64_t random_seed() {
 DDIMPipeline DDIMPipeline::from_pretrained(const std::filesystem::path& model_dir, torch::Device device,
                                            torch::ScalarType dtype) {
   std::shared_ptr<UNet> unet = load_unet(model_dir, device, dtype);
-  return DDIMPipeline(std::move(unet), read_scheduler_config(model_dir));
+  DDIMPipeline pipe(std::move(unet), read_scheduler_config(model_dir));
+  pipe.set_vae(load_vae(model_dir, device));
+  return pipe;
+}
+
+void check_vae_fits(const UNet& unet, const VAE* vae) {
+  if (!vae) return;
+  const auto& u = unet.config();
+  const auto& v = vae->config();
+  if (v.latent_channels != u.in_channels || v.latent_height() != u.sample_height ||
+      v.latent_width() != u.sample_width) {
+    throw ConfigError("the " + v.class_name + "'s latents [" + std::to_string(v.latent_channels) + ", " +
+                      std::to_string(v.latent_height()) + ", " + std::to_string(v.latent_width()) +
+                      "] do not match the UNet's input [" + std::to_string(u.in_channels) + ", " +
+                      std::to_string(u.sample_height) + ", " + std::to_string(u.sample_width) + "]");
+  }
 }
 
 DDIMPipeline::DDIMPipeline(std::shared_ptr<UNet> unet, const DDIMScheduler& scheduler)
@@ -39,6 +54,11 @@ DDIMPipeline::DDIMPipeline(std::shared_ptr<UNet> unet, const DDIMScheduler& sche
 // DDIMPipeline.__init__: DDIMScheduler.from_config(scheduler.config)
 DDIMPipeline::DDIMPipeline(std::shared_ptr<UNet> unet, const std::string& scheduler_config_json)
     : unet_(std::move(unet)), scheduler_(scheduler_from_config_as<DDIMScheduler>(scheduler_config_json)) {}
+
+void DDIMPipeline::set_vae(std::shared_ptr<VAE> vae) {
+  check_vae_fits(*unet_, vae.get());
+  vae_ = std::move(vae);
+}
 
 GenerateResult DDIMPipeline::generate(const GenerateOptions& options) {
   c10::InferenceMode guard;
@@ -75,7 +95,7 @@ GenerateResult DDIMPipeline::generate(const GenerateOptions& options) {
   result.steps_done = loop.steps_done;
   if (!loop.cancelled) {
     result.latents = loop.sample;
-    result.images = detail::decode_images(loop.sample);
+    result.images = detail::decode_images(loop.sample, vae_.get());
   }
   return result;
 }

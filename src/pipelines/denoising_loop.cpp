@@ -41,4 +41,8 @@ torch::Tensor decode_images(const torch::Tensor& sample) {
   return (sample / 2 + 0.5).clamp(0, 1).to(torch::kCPU, torch::kFloat32).permute({0, 2, 3, 1}).contiguous();
 }
 
+torch::Tensor decode_images(const torch::Tensor& sample, VAE* vae) {
+  return decode_images(vae ? vae->decode(sample / vae->config().scaling_factor) : sample);
+}
+
 }  // namespace ddim::detail

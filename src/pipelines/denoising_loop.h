@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "ddim/models/unet.h"
+#include "ddim/models/vae.h"
 #include "ddim/pipelines/ddim_pipeline.h"
 #include "ddim/schedulers/scheduler.h"
 
@@ -33,5 +34,8 @@ LoopResult denoising_loop(Scheduler& scheduler, UNet& unet, torch::Tensor sample
 
 // (x / 2 + 0.5).clamp(0, 1) as [B, H, W, C] float32 on the CPU: diffusers' decoding of samples.
 torch::Tensor decode_images(const torch::Tensor& sample);
+// A latent model's: decode_images(vae->decode(sample / scaling_factor)), as LDMPipeline and
+// StableDiffusionPipeline decode; decode_images(sample) when vae is null.
+torch::Tensor decode_images(const torch::Tensor& sample, VAE* vae);
 
 }  // namespace ddim::detail

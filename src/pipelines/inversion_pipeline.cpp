@@ -1,5 +1,7 @@
 #include "ddim/pipelines/inversion_pipeline.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <algorithm>
 #include <cmath>
 #include <utility>
@@ -75,7 +77,14 @@ InversionPipeline InversionPipeline::from_pretrained(const std::filesystem::path
                                                      torch::ScalarType dtype, const InversionMethod& method) {
   method.validate();
   std::shared_ptr<UNet> unet = load_unet(model_dir, device, dtype);
-  return InversionPipeline(std::move(unet), read_scheduler_config(model_dir), method);
+  InversionPipeline pipe(std::move(unet), read_scheduler_config(model_dir), method);
+  pipe.set_vae(load_vae(model_dir, device));
+  return pipe;
+}
+
+void InversionPipeline::set_vae(std::shared_ptr<VAE> vae) {
+  check_vae_fits(*unet_, vae.get());
+  vae_ = std::move(vae);
 }
 
 InversionPipeline::InversionPipeline(std::shared_ptr<UNet> unet, const std::string& scheduler_config_json,
@@ -138,8 +147,18 @@ torch::Tensor InversionPipeline::invert(const torch::Tensor& images, const Inver
 Inversion InversionPipeline::invert_latents(const torch::Tensor& images, const InvertOptions& options) {
   c10::InferenceMode guard;
   const auto& cfg = unet_->config();
-  detail::check_shape(images, {-1, cfg.sample_height, cfg.sample_width, cfg.in_channels}, "images");
-  const auto x = images.permute({0, 3, 1, 2}).contiguous().to(unet_->device(), detail::latent_dtype(*unet_)) * 2 - 1;
+  torch::Tensor x;
+  if (vae_) {
+    const auto& v = vae_->config();
+    detail::check_shape(images, {-1, v.image_height, v.image_width, v.in_channels}, "images");
+    auto generator = at::make_generator<at::CPUGeneratorImpl>(options.encode_seed);
+    const auto pixels = images.permute({0, 3, 1, 2}).contiguous().to(vae_->device(), torch::kFloat32) * 2 - 1;
+    x = (vae_->encode(pixels, options.latent_distribution, generator) * v.scaling_factor)
+            .to(unet_->device(), detail::latent_dtype(*unet_));
+  } else {
+    detail::check_shape(images, {-1, cfg.sample_height, cfg.sample_width, cfg.in_channels}, "images");
+    x = images.permute({0, 3, 1, 2}).contiguous().to(unet_->device(), detail::latent_dtype(*unet_)) * 2 - 1;
+  }
   const int64_t steps = options.num_inference_steps;
   detail::GuidedUNet guided(*unet_, inversion_guidance(options).resolved(cfg, x.size(0)));
   const auto steps_tensor = torch::tensor(steps, torch::kInt64);
@@ -198,7 +217,7 @@ Reconstruction InversionPipeline::reconstruct(const NamedTensors& latents, const
   result.cancelled = loop.cancelled;
   if (loop.cancelled) return result;
   result.latents = loop.sample;
-  result.images = detail::decode_images(loop.sample);
+  result.images = detail::decode_images(loop.sample, vae_.get());
   if (originals.defined()) {
     detail::check_shape(originals, result.images.sizes().vec(), "originals");
     const auto mse =

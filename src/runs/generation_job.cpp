@@ -228,6 +228,8 @@ RunResult GenerationJob::run(const RunEvents& events) const {
   }
   std::shared_ptr<UNet> unet =
       replay ? replay_unet(*replay, model.folder, device, dtype) : load_unet(model.folder, device, dtype);
+  // A latent model's VAE decodes what the UNet samples (float32 whatever --dtype says).
+  const std::shared_ptr<VAE> vae = load_vae(model.folder, device);
   // Before any tensor is made: a batch that cannot fit is refused now (under guidance each UNet
   // call runs on both halves).
   Guidance guidance = condition.guidance(unet->config(), n);
@@ -274,9 +276,10 @@ RunResult GenerationJob::run(const RunEvents& events) const {
   // The batches this process runs: its shard's, or for a replay the recorded image's one.
   const Shard mine = replay ? Shard{replay->index / run_batch, batches} : shard_of_run;
   DDIMPipeline pipe(unet, *scheduler);
+  pipe.set_vae(vae);
 
   // Everything an image depends on; --resume compares it with the sidecars found.
-  auto record = detail::base_record(kTool, model.folder, device.str(), *unet);
+  auto record = detail::base_record(kTool, model.folder, device.str(), *unet, vae.get());
   record["scheduler_config"] = detail::config_record((ddim_sampling ? *scheduler : *forward).config_json());
   record["set"] = detail::overrides_record(overrides);
   record["steps"] = run_steps;
@@ -353,6 +356,7 @@ RunResult GenerationJob::run(const RunEvents& events) const {
   } else {
     // The method's forward partner, batch by batch as generate_batches runs them.
     InversionPipeline decoder(unet, *inverse, *forward, method);
+    decoder.set_vae(vae);
     InvertOptions decode;
     decode.num_inference_steps = run_steps;
     decode.callback = events.on_step;

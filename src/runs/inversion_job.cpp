@@ -72,17 +72,27 @@ std::vector<Item> collect_items(const std::vector<std::string>& args) {
   return items;
 }
 
-torch::Tensor read_for_model(const std::filesystem::path& path, const UNetConfig& cfg, bool resize) {
+// The images a model takes: the UNet's samples, or a latent model's VAE's images.
+struct ImageSize {
+  int64_t height, width, channels;
+};
+
+ImageSize image_size(const UNetConfig& unet, const VAE* vae) {
+  if (vae) return {vae->config().image_height, vae->config().image_width, vae->config().in_channels};
+  return {unet.sample_height, unet.sample_width, unet.in_channels};
+}
+
+torch::Tensor read_for_model(const std::filesystem::path& path, const ImageSize& size, bool resize) {
   auto image = read_image(path);
-  if (image.size(0) != cfg.sample_height || image.size(1) != cfg.sample_width) {
+  if (image.size(0) != size.height || image.size(1) != size.width) {
     if (!resize) {
       throw UsageError("image " + path.string() + " is " + std::to_string(image.size(1)) + "x" +
-                       std::to_string(image.size(0)) + ", the model takes " + std::to_string(cfg.sample_width) + "x" +
-                       std::to_string(cfg.sample_height) + " (pass --resize)");
+                       std::to_string(image.size(0)) + ", the model takes " + std::to_string(size.width) + "x" +
+                       std::to_string(size.height) + " (pass --resize)");
     }
-    image = resize_image(image, cfg.sample_height, cfg.sample_width);
+    image = resize_image(image, size.height, size.width);
   }
-  return convert_channels(image, cfg.in_channels);
+  return convert_channels(image, size.channels);
 }
 
 bool is_exact(const InversionMethod& method) {
@@ -244,7 +254,9 @@ RunResult InversionJob::run(const RunEvents& events) const {
   const auto inverse = scheduler_from_config(config, inverse_class_name(kind), overrides);
   const auto forward = scheduler_from_config(config, forward_class_name(kind), overrides);
   std::shared_ptr<UNet> unet = load_unet(model.folder, device, dtype);
+  const std::shared_ptr<VAE> vae = load_vae(model.folder, device);
   const auto& cfg = unet->config();
+  const ImageSize size = image_size(cfg, vae.get());
   const int64_t run_batch = std::min(batch_size, count);
   // Inversion guides at 1 unless told otherwise (pix2pix-zero's invert).
   RunCondition inverted_under = condition;
@@ -252,8 +264,9 @@ RunResult InversionJob::run(const RunEvents& events) const {
   const Guidance guidance = inverted_under.guidance(cfg, count);
   detail::check_memory(run_batch, cfg, "--batch-size", guidance.enabled_for(cfg));
   InversionPipeline pipe(unet, *inverse, *forward, method_run);
+  pipe.set_vae(vae);
 
-  auto record = detail::base_record(kTool, model.folder, device.str(), *unet);
+  auto record = detail::base_record(kTool, model.folder, device.str(), *unet, vae.get());
   record["method"] = detail::method_record(method_run);
   const bool exact = is_exact(method_run);
   record["scheduler"] = exact ? forward->class_name() : inverse->class_name();
@@ -284,7 +297,7 @@ RunResult InversionJob::run(const RunEvents& events) const {
   if (!per_image) {
     // Every image in one latents file: all read first (a bad one stops the run before any work).
     std::vector<torch::Tensor> images;
-    for (const auto& item : items) images.push_back(read_for_model(item.input, cfg, resize));
+    for (const auto& item : items) images.push_back(read_for_model(item.input, size, resize));
     std::vector<NamedTensors> latents;
     int64_t unet_calls = 0;
     for (int64_t k = 0; k < batches; ++k) {
@@ -378,7 +391,7 @@ RunResult InversionJob::run(const RunEvents& events) const {
     for (int64_t i = first; i < first + n; ++i) {
       const auto& item = items[static_cast<size_t>(i)];
       try {
-        images.push_back(read_for_model(item.input, cfg, resize));
+        images.push_back(read_for_model(item.input, size, resize));
         batch_items.push_back(i);
       } catch (const Error& e) {
         ++result.unreadable;

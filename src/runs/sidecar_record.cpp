@@ -11,20 +11,26 @@
 namespace ddim::detail {
 
 nlohmann::json base_record(const std::string& tool, const std::filesystem::path& model, const std::string& device,
-                           const UNet& unet) {
+                           const UNet& unet, const VAE* vae) {
   // Which file ran: the compiled package and the trace agree to about 1e-6 per call, not bit for bit.
   const bool package = dynamic_cast<const AOTInductorUNet*>(&unet) != nullptr;
   const std::string file = package ? "unet/model.pt2" : "unet/model.pt";
-  return {{"ddim_sidecar", kSidecarVersion},
-          {"tool", tool},
-          {"ddim_version", ddim::version()},
-          {"libtorch", TORCH_VERSION},
-          {"model", std::filesystem::absolute(model).string()},
-          {"unet_file", file},
-          {"unet_format", package ? "aoti" : "torchscript"},
-          {"unet_sha256", file_sha256(model / file)},
-          {"device", device},
-          {"dtype", dtype_name(unet.dtype())}};
+  nlohmann::json record = {{"ddim_sidecar", kSidecarVersion},
+                           {"tool", tool},
+                           {"ddim_version", ddim::version()},
+                           {"libtorch", TORCH_VERSION},
+                           {"model", std::filesystem::absolute(model).string()},
+                           {"unet_file", file},
+                           {"unet_format", package ? "aoti" : "torchscript"},
+                           {"unet_sha256", file_sha256(model / file)},
+                           {"device", device},
+                           {"dtype", dtype_name(unet.dtype())}};
+  if (vae) {
+    const std::string vae_file = vae->config().component + "/model.pt";
+    record["vae_file"] = vae_file;
+    record["vae_sha256"] = file_sha256(model / vae_file);
+  }
+  return record;
 }
 
 void write_sidecar(const std::filesystem::path& output, const nlohmann::json& record) {

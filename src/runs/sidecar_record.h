@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ddim/models/unet.h"
+#include "ddim/models/vae.h"
 #include "ddim/pipelines/inversion_method.h"
 #include "ddim/runs/run_condition.h"
 #include "ddim/schedulers/scheduler_factory.h"
@@ -18,9 +19,10 @@
 namespace ddim::detail {
 
 // The fields every sidecar starts with: schema version, tool, versions, model folder, which UNet
-// file ran, in which format and with which SHA-256, device, dtype.
+// file ran, in which format and with which SHA-256, device, dtype; for a latent model the VAE's file
+// and SHA-256.
 nlohmann::json base_record(const std::string& tool, const std::filesystem::path& model, const std::string& device,
-                           const UNet& unet);
+                           const UNet& unet, const VAE* vae = nullptr);
 
 // Writes <output>.json beside an output.
 void write_sidecar(const std::filesystem::path& output, const nlohmann::json& record);

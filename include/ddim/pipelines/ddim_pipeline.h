@@ -1,6 +1,8 @@
 #pragma once
 
-// DDIMPipeline: noise -> images with a UNet and a DDIMScheduler, as diffusers' DDIMPipeline.
+// DDIMPipeline: noise -> images with a UNet and a DDIMScheduler, as diffusers' DDIMPipeline; with a
+// VAE (a latent model), the final latents are decoded as LDMPipeline and StableDiffusionPipeline
+// decode them: vae.decode(latents / scaling_factor), then (x / 2 + 0.5).clamp(0, 1).
 
 #include <ATen/core/Generator.h>
 #include <torch/torch.h>
@@ -14,6 +16,7 @@
 
 #include "ddim/export.h"
 #include "ddim/models/unet.h"
+#include "ddim/models/vae.h"
 #include "ddim/pipelines/guidance.h"
 #include "ddim/schedulers/ddim_scheduler.h"
 
@@ -42,7 +45,8 @@ struct GenerateOptions {
 };
 
 struct GenerateResult {
-  // [B, H, W, C] float32 in [0, 1] on the CPU, as diffusers' output_type="np"; undefined if cancelled.
+  // [B, H, W, C] float32 in [0, 1] on the CPU, as diffusers' output_type="np" (decoded by the VAE
+  // for a latent model); undefined if cancelled.
   torch::Tensor images;
   // The starting latents [B, C, H, W] (drawn or given).
   torch::Tensor initial_latents;
@@ -93,7 +97,8 @@ struct BatchedGenerateResult {
 
 class DDIM_API DDIMPipeline {
  public:
-  // The model folder of scripts/export_unet.py; the scheduler is built from its scheduler config
+  // The model folder of scripts/export_unet.py or scripts/export_model.py (with its VAE, if it has
+  // one, in float32); the scheduler is built from its scheduler config
   // as DDIMScheduler.from_config(pipe.scheduler.config). Throws ConfigError. With a float16 or
   // bfloat16 `dtype` the UNet runs in that dtype while latents and scheduler arithmetic stay
   // float32 (mixed precision; the UNet's output is cast up before each step).
@@ -116,16 +121,25 @@ class DDIM_API DDIMPipeline {
   static int64_t batch_count(int64_t num_images, int64_t batch_size);
 
   UNet& unet() { return *unet_; }
+  // Decode through `vae` (a latent model; nullptr: pixel space). ConfigError when the VAE's latent
+  // channels or size are not the UNet's sample. from_pretrained sets the folder's.
+  void set_vae(std::shared_ptr<VAE> vae);
+  VAE* vae() { return vae_.get(); }
   // The scheduler every generate() starts from (its config: scheduler().config_json()).
   const DDIMScheduler& scheduler() const { return *scheduler_; }
 
  private:
   std::shared_ptr<UNet> unet_;
   std::shared_ptr<const DDIMScheduler> scheduler_;
+  std::shared_ptr<VAE> vae_;
 };
 
 // Reads <model_dir>/scheduler/scheduler_config.json. Throws IOError naming the file.
 DDIM_API std::string read_scheduler_config(const std::filesystem::path& model_dir);
+
+// Throws ConfigError unless `vae` (when not null) turns the UNet's samples into images: latent
+// channels equal to the UNet's in_channels, latent size equal to its sample size.
+DDIM_API void check_vae_fits(const UNet& unet, const VAE* vae);
 
 // A seed from std::random_device: a high and a low 32-bit draw.
 DDIM_API uint64_t random_seed();

@@ -3,7 +3,9 @@
 // Images -> latent noise and back, by one of the methods of InversionMethod: diffusers' DDIM or
 // DPM-Solver inversion (an inverse scheduler, then its forward partner, as diffusers pipelines
 // invert without guidance), either refined by fixed-point iteration, or the exactly invertible
-// EDICT and BDIA samplers.
+// EDICT and BDIA samplers. With a VAE (a latent model) the images are encoded first and the
+// reconstruction decoded, as pix2pix-zero and DiffEdit invert: latents = encode(2 images - 1) *
+// scaling_factor, and images = decode(latents / scaling_factor).
 
 #include <torch/torch.h>
 
@@ -15,6 +17,7 @@
 #include "ddim/export.h"
 #include "ddim/io/tensor_file.h"
 #include "ddim/models/unet.h"
+#include "ddim/models/vae.h"
 #include "ddim/pipelines/ddim_pipeline.h"
 #include "ddim/pipelines/guidance.h"
 #include "ddim/pipelines/inversion_method.h"
@@ -28,6 +31,11 @@ struct InvertOptions {
   // unset guidance_scale means 1 (one conditional call per step), as pix2pix-zero inverts; above 1
   // the inversion runs classifier-free guidance, which no inverse step undoes exactly.
   Guidance guidance;
+  // A latent model's encoding (VAE::encode): AutoencoderKL's posterior mode (deterministic, the
+  // default) or a draw from a CPU generator seeded with encode_seed (latent_dist.sample(generator),
+  // as pix2pix-zero's invert). A VQModel has one latent either way.
+  LatentDistribution latent_distribution = LatentDistribution::kMode;
+  uint64_t encode_seed = 0;
   StepCallback callback;
 };
 
@@ -69,7 +77,8 @@ class DDIM_API InversionPipeline {
   InversionPipeline(std::shared_ptr<UNet> unet, const Scheduler& inverse, const Scheduler& forward,
                     const InversionMethod& method = {});
 
-  // images [B, H, W, C] in [0, 1] (the layout DDIMPipeline returns) -> latents [B, C, H, W] on the
+  // images [B, H, W, C] in [0, 1] (the layout DDIMPipeline returns; a latent model's images are the
+  // VAE's image size, and are encoded first) -> latents [B, C, H, W] on the
   // model's device, in float32 whatever the UNet's dtype (a float16/bfloat16 UNet runs in mixed
   // precision: only its forward is in that dtype): x = 2 images - 1, then the method's inversion
   // (for ddim and dpmsolver, for each t of the inverse schedule x = inverse.step(unet(x, t), t, x)).
@@ -88,6 +97,11 @@ class DDIM_API InversionPipeline {
   Reconstruction reconstruct(const NamedTensors& latents, const InvertOptions& options = {},
                              const torch::Tensor& originals = {});
 
+  // Encode before inverting and decode after reconstructing through `vae` (nullptr: pixel space).
+  // ConfigError when the VAE's latents are not the UNet's sample. from_pretrained sets the folder's.
+  void set_vae(std::shared_ptr<VAE> vae);
+  VAE* vae() { return vae_.get(); }
+
   const InversionMethod& method() const { return method_; }
   const Scheduler& inverse_scheduler() const { return *inverse_; }
   const Scheduler& forward_scheduler() const { return *forward_; }
@@ -97,6 +111,7 @@ class DDIM_API InversionPipeline {
   std::shared_ptr<const Scheduler> inverse_;
   std::shared_ptr<const Scheduler> forward_;
   InversionMethod method_;
+  std::shared_ptr<VAE> vae_;
 };
 
 }  // namespace ddim

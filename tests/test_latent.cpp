@@ -1,0 +1,222 @@
+// Latent models against diffusers, on a tiny LDMPipeline folder (UNet2DModel + VQModel +
+// DDIMScheduler) and a tiny StableDiffusionPipeline one (UNet2DConditionModel + AutoencoderKL; the
+// ctest fixture tests/make_latent_fixture.sh makes them, their ddim exports, and the references of
+// scripts/latent_reference.py): sampling against LDMPipeline and StableDiffusionPipeline, the
+// encoders against VQModel.encode and AutoencoderKL's latent_dist, inversion through the VAE, and
+// the VAE's refusals.
+#include <ATen/CPUGeneratorImpl.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "ddim/ddim.h"
+#include "reference_file.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const fs::path kFixture = DDIM_LATENT_FIXTURE_DIR;
+const fs::path kModel = kFixture / "ldm" / "model";
+const fs::path kSD = kFixture / "sd" / "model";
+
+const ddim::test::ReferenceFile& reference() {
+  static const auto ref = ddim::test::read_reference(kFixture / "ref");
+  return ref;
+}
+
+class Latent : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(kFixture / "ref" / "reference.json")) {
+      GTEST_SKIP() << "no latent-model fixture at " << kFixture
+                   << " (made by the ctest fixture with the pinned diffusers)";
+    }
+  }
+};
+
+// Throws unless `run` throws E with `part` in its message.
+template <typename E>
+void expect_refused(const std::function<void()>& run, const std::string& part) {
+  try {
+    run();
+    ADD_FAILURE() << "not refused: " << part;
+  } catch (const E& e) {
+    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+  }
+}
+
+// A copy of the exported folder with ddim_export.json's "vae" record changed by `edit`.
+fs::path edited_copy(const std::string& name, const std::function<void(json&)>& edit) {
+  const auto dir = fs::path(::testing::TempDir()) / ("ddim_latent_" + name);
+  fs::remove_all(dir);
+  fs::copy(kModel, dir, fs::copy_options::recursive);
+  std::ifstream in(dir / "ddim_export.json");
+  auto meta = json::parse(in);
+  in.close();
+  edit(meta);
+  std::ofstream(dir / "ddim_export.json") << meta.dump(2);
+  return dir;
+}
+
+// Targets: with the TorchScript UNet (diffusers' kernels, traced) bit-identical images; with the
+// AOTInductor UNet within 2 of 255 levels, at least 99 % of the bytes identical. The VAE is
+// TorchScript in both.
+TEST_F(Latent, SamplingMatchesLDMPipeline) {
+  const auto vae = std::shared_ptr<ddim::VAE>(ddim::load_vae(kModel));
+  ASSERT_TRUE(vae);
+  EXPECT_EQ(vae->config().class_name, "VQModel");
+  EXPECT_DOUBLE_EQ(vae->config().scaling_factor, reference().doc.at("scaling_factor").get<double>());
+  const std::vector<std::pair<std::string, std::shared_ptr<ddim::UNet>>> unets = {
+      {"TorchScript", std::make_shared<ddim::TorchScriptUNet>(kModel, torch::kCPU, torch::kFloat32)},
+      {"AOTInductor", std::make_shared<ddim::AOTInductorUNet>(kModel, torch::kCPU, torch::kFloat32)}};
+  for (const auto& [name, unet] : unets) {
+    ddim::DDIMPipeline pipe(unet, ddim::read_scheduler_config(kModel));
+    pipe.set_vae(vae);
+    int64_t bytes = 0, identical = 0, worst_levels = 0;
+    for (const auto& c : reference().doc.at("cases")) {
+      if (c.at("kind") != "generate") continue;
+      ddim::GenerateOptions options;
+      options.batch_size = c.at("batch").get<int64_t>();
+      options.num_inference_steps = c.at("steps").get<int64_t>();
+      options.eta = c.at("eta").get<double>();
+      options.seed = c.at("seed").get<uint64_t>();
+      const auto got = pipe.generate(options).images;
+      const auto& expected = reference().tensors.at(c.at("tensor").get<std::string>());
+      ASSERT_EQ(got.sizes(), expected.sizes()) << c.dump();
+      if (name == "TorchScript") EXPECT_TRUE(torch::equal(got, expected)) << c.dump();
+      const auto a = ddim::images_to_uint8(got).to(torch::kInt32);
+      const auto b = ddim::images_to_uint8(expected).to(torch::kInt32);
+      worst_levels = std::max<int64_t>(worst_levels, (a - b).abs().max().item<int64_t>());
+      bytes += a.numel();
+      identical += (a == b).sum().item<int64_t>();
+    }
+    std::cout << name << " UNet: image bytes identical "
+              << 100.0 * static_cast<double>(identical) / static_cast<double>(bytes) << " %, largest difference "
+              << worst_levels << " levels\n";
+    EXPECT_LE(worst_levels, 2) << name;
+    EXPECT_GE(static_cast<double>(identical), 0.99 * static_cast<double>(bytes)) << name;
+  }
+}
+
+// StableDiffusionPipeline(prompt_embeds, negative_prompt_embeds, output_type="np"): classifier-free
+// guidance (and rescale) on the latents, then vae.decode(latents / scaling_factor). TorchScript
+// UNet and VAE: bit for bit.
+TEST_F(Latent, SamplingMatchesStableDiffusionPipeline) {
+  const auto& t = reference().tensors;
+  const auto unet = std::make_shared<ddim::TorchScriptUNet>(kSD, torch::kCPU, torch::kFloat32);
+  const auto vae = std::shared_ptr<ddim::VAE>(ddim::load_vae(kSD));
+  ASSERT_TRUE(vae);
+  EXPECT_EQ(vae->config().class_name, "AutoencoderKL");
+  int cases = 0;
+  for (const auto& c : reference().doc.at("cases")) {
+    if (c.at("kind") != "sd") continue;
+    ddim::DDIMPipeline pipe(unet, c.at("scheduler_config").get<std::string>());
+    pipe.set_vae(vae);
+    ddim::GenerateOptions options;
+    options.batch_size = c.at("batch").get<int64_t>();
+    options.num_inference_steps = c.at("steps").get<int64_t>();
+    options.eta = c.at("eta").get<double>();
+    options.seed = c.at("seed").get<uint64_t>();
+    options.guidance.condition.encoder_hidden_states = t.at("sd.embeds").slice(0, 0, options.batch_size);
+    options.guidance.negative_condition.encoder_hidden_states = t.at("sd.negative_embeds");
+    options.guidance.guidance_scale = c.at("guidance_scale").get<double>();
+    options.guidance.guidance_rescale = c.at("guidance_rescale").get<double>();
+    const auto got = pipe.generate(options).images;
+    const auto& expected = t.at(c.at("tensor").get<std::string>());
+    ASSERT_EQ(got.sizes(), expected.sizes()) << c.dump();
+    EXPECT_TRUE(torch::equal(got, expected))
+        << c.dump() << ": largest difference " << (got - expected).abs().max().item<double>();
+    ++cases;
+  }
+  EXPECT_EQ(cases, 2);
+}
+
+// AutoencoderKL: latent_dist.mode() and latent_dist.sample(generator), bit for bit.
+TEST_F(Latent, EncodeMatchesAutoencoderKL) {
+  const auto& t = reference().tensors;
+  const auto vae = ddim::load_vae(kSD);
+  const auto x = t.at("sd.encode.images").permute({0, 3, 1, 2}).contiguous() * 2 - 1;
+  EXPECT_TRUE(torch::equal(vae->encode(x), t.at("sd.encode.mode")));
+  for (const auto& c : reference().doc.at("cases")) {
+    if (c.at("kind") != "sd_encode") continue;
+    auto generator = at::make_generator<at::CPUGeneratorImpl>(c.at("seed").get<uint64_t>());
+    EXPECT_TRUE(torch::equal(vae->encode(x, ddim::LatentDistribution::kSample, generator), t.at("sd.encode.sample")));
+  }
+}
+
+// The pipeline loads the folder's VAE by itself, and the images have the VAE's size.
+TEST_F(Latent, FromPretrainedDecodesThroughTheVAE) {
+  auto pipe = ddim::DDIMPipeline::from_pretrained(kModel);
+  ASSERT_NE(pipe.vae(), nullptr);
+  ddim::GenerateOptions options;
+  options.num_inference_steps = 2;
+  options.seed = 0;
+  const auto result = pipe.generate(options);
+  EXPECT_EQ(result.latents.sizes(), (std::vector<int64_t>{1, 3, 8, 8}));
+  EXPECT_EQ(result.images.sizes(), (std::vector<int64_t>{1, 16, 16, 3}));
+}
+
+// VQModel.encode(x).latents * scaling_factor, bit for bit; for a VQModel mode and sample agree.
+TEST_F(Latent, EncodeMatchesVQModel) {
+  const auto vae = ddim::load_vae(kModel);
+  const auto& images = reference().tensors.at("invert.images");
+  const auto x = images.permute({0, 3, 1, 2}).contiguous() * 2 - 1;
+  const auto latents = vae->encode(x) * vae->config().scaling_factor;
+  EXPECT_TRUE(torch::equal(latents, reference().tensors.at("invert.encoded")));
+  EXPECT_TRUE(torch::equal(vae->encode(x, ddim::LatentDistribution::kSample), vae->encode(x)));
+}
+
+// The reference loop over diffusers' components: encode, * scaling_factor, DDIMInverseScheduler
+// steps; DDIMScheduler steps back, / scaling_factor, decode. TorchScript UNet: bit for bit.
+TEST_F(Latent, InversionEncodesAndReconstructionDecodes) {
+  const auto& t = reference().tensors;
+  const json* invert = nullptr;
+  for (const auto& c : reference().doc.at("cases"))
+    if (c.at("kind") == "invert") invert = &c;
+  ASSERT_NE(invert, nullptr);
+  const auto unet = std::make_shared<ddim::TorchScriptUNet>(kModel, torch::kCPU, torch::kFloat32);
+  ddim::InversionPipeline pipe(unet, ddim::read_scheduler_config(kModel), ddim::InverseScheduler::kDDIM);
+  pipe.set_vae(ddim::load_vae(kModel));
+  ddim::InvertOptions options;
+  options.num_inference_steps = invert->at("steps").get<int64_t>();
+  const auto& images = t.at("invert.images");
+  const auto latents = pipe.invert(images, options);
+  EXPECT_TRUE(torch::equal(latents, t.at("invert.latents")));
+  const auto back = pipe.reconstruct(latents, options, images);
+  EXPECT_TRUE(torch::equal(back.latents, t.at("invert.reconstructed_latents")));
+  EXPECT_TRUE(torch::equal(back.images, t.at("invert.reconstruction")));
+  ASSERT_EQ(back.psnr.size(), 2u);  // in pixel space, against the images given
+  expect_refused<ddim::UsageError>(
+      [&] {
+        pipe.invert(torch::rand({1, 8, 8, 3}), options);
+      },
+      "images of shape [1, 8, 8, 3]: the model takes [B, 16, 16, 3]");
+  // from_pretrained finds the VAE itself.
+  EXPECT_NE(ddim::InversionPipeline::from_pretrained(kModel).vae(), nullptr);
+}
+
+TEST_F(Latent, BadVAEsAreRefused) {
+  const auto unet = std::make_shared<ddim::TorchScriptUNet>(kModel, torch::kCPU, torch::kFloat32);
+  const auto config = ddim::read_scheduler_config(kModel);
+  const auto channels = edited_copy("channels", [](json& m) { m["vae"]["latent_channels"] = 4; });
+  expect_refused<ddim::ConfigError>([&] { ddim::DDIMPipeline(unet, config).set_vae(ddim::load_vae(channels)); },
+                                    "the VQModel's latents [4, 8, 8] do not match the UNet's input [3, 8, 8]");
+  const auto scaling = edited_copy("scaling", [](json& m) { m["vae"]["scaling_factor"] = "big"; });
+  expect_refused<ddim::ConfigError>([&] { ddim::load_vae(scaling); }, "vae scaling_factor is \"big\"");
+  const auto damaged = edited_copy("damaged", [](json&) {});
+  fs::resize_file(damaged / "vqvae" / "model.pt", 1000);
+  expect_refused<ddim::ConfigError>([&] { ddim::load_vae(damaged); }, "cannot load " + (damaged / "vqvae").string());
+  const auto vae = ddim::load_vae(kModel);
+  expect_refused<ddim::UsageError>(
+      [&] {
+        vae->encode(torch::zeros({1, 3, 32, 32}));
+      },
+      "VAE: images of shape [1, 3, 32, 32]");
+}
+
+}  // namespace
