@@ -2,7 +2,7 @@
 """Export a diffusers UNet to a ddim model folder: an AOTInductor package, TorchScript, or both.
 
     .venv/bin/python scripts/export_unet.py SRC OUT [--format aoti|torchscript|both]
-        [--device cpu|cuda] [--dtype float32|float16|bfloat16] [--march native|x86-64-v3|...] [--threads N]
+        [--device cpu|cuda] [--dtype float32|float16|bfloat16|LIST] [--march native|x86-64-v3|...] [--threads N]
         [--null-class N] [--guidance-scale G] [--sequence-length L]
 
 SRC is a hub id (downloaded where the hub is reachable; the local cache is honoured, so it works
@@ -13,6 +13,8 @@ its unet/model.pt. OUT becomes:
     OUT/model_index.json
     OUT/unet/config.json                  the UNet2DModel config
     OUT/unet/model.pt2                    AOTInductor package (--format aoti, the default, or both)
+    OUT/unet/model.<dtype>.pt2            one more package per further dtype of a list (--dtype float32,bfloat16)
+    OUT/unet/dtype_auto.json              with a list: each package timed here, and the faster dtype
     OUT/unet/model.pt                     TorchScript (--format torchscript or both)
     OUT/scheduler/scheduler_config.json   as saved with the source (a DDIMScheduler config when none)
     OUT/ddim_export.json                  what was exported: format, dtype, device, versions, CPU ISA
@@ -40,11 +42,19 @@ shape) and "batched" (a dynamic batch over the range torch.export proves, e.g. 2
 batches run in chunks), and records in its metadata what the C++ loader checks before loading
 it: torch version, device, dtype and the CPU features the code needs.
 
+--dtype takes a comma-separated list for AOTInductor packages: the first dtype goes into
+unet/model.pt2 (and unet/model.pt, the TorchScript file, with --format both), each further one D
+into unet/model.D.pt2, and the loader picks one by the tools'
+--dtype. With a list, each package is timed on this machine (batches 1 and 16, rounds interleaved,
+medians) and unet/dtype_auto.json records the times, the CPU's model name and the choice of
+`--dtype auto`: a dtype other than the first only where it is faster at every batch timed.
+
 Each artifact is checked against the eager model on two batch sizes and two timesteps before
 anything is written; the folder is written under a temporary name and renamed, so it is never
 half-written.
 """
 import argparse
+import copy
 import json
 import os
 import re
@@ -389,8 +399,75 @@ def conditioning_record(wrapper, null_class, guidance_scale):
     return record
 
 
+def parse_dtypes(text):
+    """'float32' or a comma-separated list such as 'float32,bfloat16' -> the names, in order."""
+    names = [name.strip() for name in text.split(",")]
+    for name in names:
+        if name not in DTYPES:
+            raise ExportError(f"--dtype {text}: '{name}' is not one of {', '.join(DTYPES)}")
+    if len(set(names)) != len(names):
+        raise ExportError(f"--dtype {text}: a dtype is named twice")
+    return names
+
+
+def package_file(dtype_names, dtype_name):
+    """unet/model.pt2 holds the first dtype of the list, unet/model.<dtype>.pt2 each further one."""
+    return ARTIFACT["aoti"] if dtype_name == dtype_names[0] else f"model.{dtype_name}.pt2"
+
+
+def cpu_model_name():
+    """/proc/cpuinfo's first "model name", which the C++ loader compares before trusting dtype_auto.json."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    return value.strip()
+    except OSError:
+        pass
+    return ""
+
+
+def time_packages(packages, wrapper, device, batches=(1, 16), rounds=5):
+    """ms per forward of each package (dtype -> path) at each batch: the same model ddim runs per batch
+    (batch1 at 1, batched above), rounds interleaved across dtypes, medians."""
+    from torch._inductor.package import load_package
+    import statistics
+    import time
+    times = {name: {b: [] for b in batches} for name in packages}
+    models = {}
+    for name, path in packages.items():
+        models[name] = {b: load_package(path, "batch1" if b == 1 else "batched") for b in batches}
+    with torch.no_grad():
+        for r in range(rounds + 1):  # the first round warms up
+            for name in packages:
+                for b in batches:
+                    inputs = example_inputs(wrapper, b, device, name)
+                    model = models[name][b]
+                    model(*inputs)
+                    start = time.perf_counter()
+                    model(*inputs)
+                    if r:
+                        times[name][b].append((time.perf_counter() - start) * 1e3)
+    return {name: {str(b): round(statistics.median(v), 3) for b, v in per.items()} for name, per in times.items()}
+
+
+def dtype_auto_record(dtype_names, ms):
+    """unet/dtype_auto.json: the times, and the dtype `--dtype auto` runs: a later one only where it is
+    faster than the first at every batch timed (the fastest of those at the largest batch)."""
+    first = dtype_names[0]
+    largest = max(ms[first], key=int)
+    faster = [name for name in dtype_names[1:] if all(ms[name][b] < ms[first][b] for b in ms[first])]
+    choice = min(faster, key=lambda name: ms[name][largest]) if faster else first
+    return {"choice": choice, "cpu_model": cpu_model_name(), "threads": torch.get_num_threads(),
+            "ms_per_forward": ms, "rule": f"a dtype other than {first} where it is faster at every batch",
+            "measured_by": "scripts/export_unet.py"}
+
+
 def export(src, out, device, dtype_name, formats=("aoti",), overwrite=False, march="native", threads=0,
            null_class=None, guidance_scale=None, sequence_length=SEQUENCE_LENGTH):
+    dtype_names = parse_dtypes(dtype_name)
+    dtype_name = dtype_names[0]
     if device == "cuda" and not torch.cuda.is_available():
         raise ExportError("--device cuda needs a CUDA GPU visible to torch")
     if device == "cuda" and "aoti" in formats:
@@ -400,7 +477,11 @@ def export(src, out, device, dtype_name, formats=("aoti",), overwrite=False, mar
     if sequence_length < 1:
         raise ExportError(f"--sequence-length {sequence_length}: must be >= 1")
     unet, scheduler, description = load_source(src)
-    wrapper = make_wrapper(unet.to(device=device, dtype=DTYPES[dtype_name]).eval(), sequence_length)
+    unet = unet.to(device=device).eval()
+    # One wrapper per dtype, each around its own copy of the weights in that dtype.
+    wrappers = {name: make_wrapper(copy.deepcopy(unet).to(dtype=DTYPES[name]), sequence_length)
+                for name in dtype_names}
+    wrapper = wrappers[dtype_name]
     conditioning = conditioning_record(wrapper, null_class, guidance_scale)
     if scheduler is None:
         scheduler = dict(DDIMScheduler(num_train_timesteps=1000).config)
@@ -424,6 +505,7 @@ def export(src, out, device, dtype_name, formats=("aoti",), overwrite=False, mar
             "inputs": ["sample", "timestep", *wrapper.condition_names],
             "conditioning": conditioning,
             "dtype": dtype_name,
+            "dtypes": dtype_names,
             "device": device,
             "prediction_type": scheduler.get("prediction_type", "epsilon"),
             "torch_version": torch.__version__,
@@ -432,10 +514,31 @@ def export(src, out, device, dtype_name, formats=("aoti",), overwrite=False, mar
         for fmt in formats:
             path = os.path.join(tmp, "unet", ARTIFACT[fmt])
             if fmt == "aoti":
-                worst, extra = compile_aoti(wrapper, path, device, dtype_name, march, threads)
+                packages = {}
+                for name in dtype_names:
+                    packages[name] = os.path.join(tmp, "unet", package_file(dtype_names, name))
+                    worst, extra = compile_aoti(wrappers[name], packages[name], device, name, march, threads)
+                    if name == dtype_name:
+                        meta[fmt] = dict(extra, max_abs_error=worst)
+                    else:
+                        meta.setdefault("aoti_packages", {})[name] = dict(
+                            extra, file=f"unet/{package_file(dtype_names, name)}", max_abs_error=worst)
+                if len(dtype_names) > 1 and device == "cpu":
+                    n_threads = threads or torch.get_num_threads()
+                    previous_threads = torch.get_num_threads()
+                    torch.set_num_threads(n_threads)
+                    try:
+                        ms = time_packages(packages, wrapper, device, batches=(1, min(16, meta["aoti"]["batched_range"][1])))
+                    finally:
+                        torch.set_num_threads(previous_threads)
+                    record = dtype_auto_record(dtype_names, ms)
+                    record["threads"] = n_threads
+                    with open(os.path.join(tmp, "unet", "dtype_auto.json"), "w") as f:
+                        json.dump(record, f, indent=2)
+                    meta["dtype_auto"] = record["choice"]
             else:
                 worst, extra = trace(wrapper, path, device, dtype_name)
-            meta[fmt] = dict(extra, max_abs_error=worst)
+                meta[fmt] = dict(extra, max_abs_error=worst)
         unet_config = {k: v for k, v in dict(unet.config).items()}
         unet_config["_class_name"] = type(unet).__name__
         with open(os.path.join(tmp, "unet", "config.json"), "w") as f:
@@ -468,7 +571,9 @@ def main():
     parser.add_argument("--format", default="aoti", choices=list(FORMATS),
                         help="aoti: AOTInductor package (compiled for this machine); torchscript: portable trace")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--dtype", default="float32", choices=list(DTYPES))
+    parser.add_argument("--dtype", default="float32",
+                        help=f"{', '.join(DTYPES)}, or a comma-separated list of them for --format aoti "
+                             "(one package each; the first in unet/model.pt2)")
     parser.add_argument("--march", default="native",
                         help="CPU target of an aoti package (-march=...): native, or e.g. x86-64-v3 to run on "
                              "any AVX2 machine")
@@ -494,7 +599,10 @@ def main():
         print(f"export_unet: {e}", file=sys.stderr)
         return 1
     errors = ", ".join(f"{fmt} error {meta[fmt]['max_abs_error']:.2g}" for fmt in meta["formats"])
-    print(f"exported {meta['source']} to {args.out} ({meta['dtype']}, {meta['device']}, {errors})")
+    errors += "".join(f", {name} aoti error {extra['max_abs_error']:.2g}"
+                      for name, extra in meta.get("aoti_packages", {}).items())
+    auto = f", --dtype auto: {meta['dtype_auto']}" if "dtype_auto" in meta else ""
+    print(f"exported {meta['source']} to {args.out} ({','.join(meta['dtypes'])}, {meta['device']}, {errors}{auto})")
     return 0
 
 

@@ -50,7 +50,9 @@ def main():
         if r.returncode != 0 or not os.path.isfile(os.path.join(work, "again", "unet", "model.pt")):
             failures.append(f"ddim folder as source: rc {r.returncode}, stderr {r.stderr[-300:]!r}")
         # Option values the compiler would see are checked first.
-        for bad, words in ((["--threads", "-1"], "--threads -1"), (["--march", "x; rm -rf /"], "--march")):
+        for bad, words in ((["--threads", "-1"], "--threads -1"), (["--march", "x; rm -rf /"], "--march"),
+                           (["--dtype", "float32,int8"], "'int8' is not one of"),
+                           (["--dtype", "float32,float32"], "named twice")):
             r = run(script, tiny, os.path.join(work, "bad"), *bad)
             if r.returncode == 0 or words not in r.stderr or os.path.exists(os.path.join(work, "bad")):
                 failures.append(f"{bad}: rc {r.returncode}, stderr {r.stderr!r}")
