@@ -344,6 +344,20 @@ def main():
         record = json.load(open(os.path.join(w, "package.png.json"))) if r.returncode == 0 else {}
         check(record.get("unet_format") == "aoti" and record.get("unet_file") == "unet/model.pt2",
               f"sidecar names the package: {record}")
+        # A folder of two dtypes: --dtype bfloat16 runs model.bfloat16.pt2 and says so; --from-sidecar
+        # remakes it byte for byte; --dtype auto records the dtype it resolved to.
+        r = run([gen, "--model", model, "--dtype", "bfloat16", "--steps", "2", "-o", "bf16.png", "-q"], w)
+        record = json.load(open(os.path.join(w, "bf16.png.json"))) if r.returncode == 0 else {}
+        check(record.get("dtype") == "bfloat16" and record.get("unet_file") == "unet/model.bfloat16.pt2",
+              f"--dtype bfloat16 sidecar names the bfloat16 package: {r.stderr!r} {record}")
+        if record:
+            r = run([gen, "--from-sidecar", "bf16.png.json", "-o", "bf16_again.png", "-q"], w)
+            check(r.returncode == 0 and open(os.path.join(w, "bf16_again.png"), "rb").read() ==
+                  open(os.path.join(w, "bf16.png"), "rb").read(), f"--from-sidecar of a bfloat16 run: {r.stderr!r}")
+        choice = json.load(open(os.path.join(model, "unet", "dtype_auto.json")))["choice"]
+        r = run([gen, "--model", model, "--dtype", "auto", "--steps", "2", "-o", "auto.png", "-q"], w)
+        record = json.load(open(os.path.join(w, "auto.png.json"))) if r.returncode == 0 else {}
+        check(record.get("dtype") == choice, f"--dtype auto runs {choice}, as dtype_auto.json says: {r.stderr!r} {record}")
         # Latents as safetensors: Python's safetensors reads ours, ddim reads Python's.
         r = run([inv, "--model", model, "gray.jpg", "--steps", "2", "-o", "lat.safetensors", "-q"], w)
         if check(r.returncode == 0, f"safetensors output: {r.stderr!r}"):

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -123,8 +124,82 @@ TEST_F(Models, RefusesAnotherTorchVersion) {
 
 TEST_F(Models, RefusesAnotherDtypeNamingTheExport) {
   const auto dir = copy_model("dtype", false);
-  const auto error = error_of(dir, torch::kBFloat16);
-  EXPECT_TRUE(contains(error, "--dtype bfloat16 --format aoti")) << error;
+  const auto error = error_of(dir, torch::kFloat16);
+  EXPECT_TRUE(contains(error, "model.pt2") && contains(error, "--dtype float16 --format aoti")) << error;
+}
+
+// The fixture is exported with --dtype float32,bfloat16: model.pt2 and model.bfloat16.pt2, each
+// picked by the dtype asked for, and the bfloat16 one close to the float32 one.
+TEST_F(Models, AFolderOfTwoDtypesRunsThePackageOfEach) {
+  ASSERT_TRUE(fs::exists(kModel / "unet" / "model.bfloat16.pt2")) << "fixture exported without bfloat16";
+  EXPECT_EQ(ddim::package_path(kModel, torch::kFloat32), kModel / "unet" / "model.pt2");
+  EXPECT_EQ(ddim::package_path(kModel, torch::kBFloat16), kModel / "unet" / "model.bfloat16.pt2");
+  EXPECT_EQ(ddim::package_path(kModel, torch::kFloat16), kModel / "unet" / "model.pt2");
+  ddim::AOTInductorUNet fp32(kModel, torch::kCPU, torch::kFloat32);
+  ddim::AOTInductorUNet bf16(kModel, torch::kCPU, torch::kBFloat16);
+  EXPECT_EQ(bf16.package().filename(), "model.bfloat16.pt2");
+  const auto& c = fp32.config();
+  for (const int64_t batch : {1, 3}) {
+    const auto x = torch::randn({batch, c.in_channels, c.sample_height, c.sample_width},
+                                at::make_generator<at::CPUGeneratorImpl>(batch));
+    const auto a = fp32.forward(x, 500);
+    const auto b = bf16.forward(x, 500);
+    EXPECT_EQ(b.scalar_type(), torch::kBFloat16);
+    const double relative = ((a - b.to(torch::kFloat32)).norm() / a.norm()).item<double>();
+    EXPECT_LT(relative, 0.05) << "batch " << batch;
+    EXPECT_GT(relative, 0.0) << "batch " << batch << ": the bfloat16 package gave float32's numbers";
+  }
+}
+
+// `--dtype auto` follows unet/dtype_auto.json where it was measured on this CPU model and names a
+// package that is there; float32 otherwise, with a warning saying why.
+TEST_F(Models, AutoDtypeFollowsTheRecordMeasuredOnThisCpu) {
+  const auto record_path = kModel / "unet" / "dtype_auto.json";
+  ASSERT_TRUE(fs::exists(record_path)) << "fixture exported without a dtype list";
+  const auto record = nlohmann::json::parse(std::ifstream(record_path));
+  EXPECT_EQ(ddim::auto_dtype(kModel), ddim::dtype_from_name(record.at("choice").get<std::string>()));
+
+  const auto dir = copy_model("auto", false);
+  const auto rewrite = [&](const nlohmann::json& changed) {
+    std::ofstream(dir / "unet" / "dtype_auto.json", std::ios::trunc) << changed.dump();
+  };
+  auto chose_bf16 = record;
+  chose_bf16["choice"] = "bfloat16";
+  rewrite(chose_bf16);
+  EXPECT_EQ(ddim::auto_dtype(dir), torch::kBFloat16);
+
+  auto elsewhere = chose_bf16;
+  elsewhere["cpu_model"] = "Another CPU 9000";
+  rewrite(elsewhere);
+  {
+    WarningLog log;
+    EXPECT_EQ(ddim::auto_dtype(dir), torch::kFloat32);
+    ASSERT_EQ(log.messages.size(), 1u);
+    EXPECT_TRUE(contains(log.messages[0], "Another CPU 9000") && contains(log.messages[0], "float32"))
+        << log.messages[0];
+  }
+
+  rewrite(chose_bf16);
+  fs::remove(dir / "unet" / "model.bfloat16.pt2");
+  {
+    WarningLog log;
+    EXPECT_EQ(ddim::auto_dtype(dir), torch::kFloat32);
+    ASSERT_EQ(log.messages.size(), 1u);
+    EXPECT_TRUE(contains(log.messages[0], "model.bfloat16.pt2 is missing")) << log.messages[0];
+  }
+
+  auto broken = record;
+  broken.erase("choice");
+  rewrite(broken);
+  try {
+    ddim::auto_dtype(dir);
+    ADD_FAILURE() << "a record without \"choice\" was read";
+  } catch (const ddim::ConfigError& e) {
+    EXPECT_TRUE(contains(e.what(), "dtype_auto.json") && contains(e.what(), "choice")) << e.what();
+  }
+
+  fs::remove(dir / "unet" / "dtype_auto.json");
+  EXPECT_EQ(ddim::auto_dtype(dir), torch::kFloat32);
 }
 
 TEST_F(Models, RefusesADamagedPackage) {

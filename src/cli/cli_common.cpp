@@ -65,8 +65,9 @@ void add_model_flags(CLI::App& app, RunModel& model, std::string& folder, bool& 
       ->capture_default_str();
   app.add_option(
          "--dtype", model.dtype,
-         "float32, float16 or bfloat16: the UNet's dtype, latents stay float32 (the model must be exported for it)")
-      ->check(CLI::IsMember({"float32", "float16", "bfloat16"}))
+         "float32, float16, bfloat16 or auto: the UNet's dtype, latents stay float32 (the model must be exported "
+         "for it); auto runs what the export measured faster on this CPU, float32 where it measured nothing")
+      ->check(CLI::IsMember({"float32", "float16", "bfloat16", "auto"}))
       ->capture_default_str();
   app.add_option("--set", model.set,
                  "override a scheduler config key, KEY=VALUE (repeatable), e.g. --set timestep_spacing=trailing");

@@ -61,11 +61,11 @@ struct AOTInductorUNet::Models {
 };
 
 AOTInductorUNet::AOTInductorUNet(const std::filesystem::path& model_dir, torch::Device device, torch::ScalarType dtype)
-    : models_(std::make_unique<Models>()), device_(device), dtype_(dtype) {
+    : models_(std::make_unique<Models>()), package_(package_path(model_dir, dtype)), device_(device), dtype_(dtype) {
   if (!std::filesystem::is_directory(model_dir)) throw ConfigError("model folder " + model_dir.string() + " not found");
   const auto unet_dir = model_dir / "unet";
   config_ = detail::read_unet_config(unet_dir);
-  const auto package = unet_dir / "model.pt2";
+  const auto& package = package_;
   // scripts/export_unet.py makes CPU packages only; a CUDA package path has never run here.
   if (!device.is_cpu()) {
     throw ConfigError(package.string() + " cannot run on " + device.str() +
@@ -97,8 +97,9 @@ AOTInductorUNet::AOTInductorUNet(const std::filesystem::path& model_dir, torch::
                       ", this library runs torch " + torch_version() + reexport + " and torch " + torch_version());
   }
   if (field("ddim.device") != (device.is_cuda() ? "cuda" : "cpu") || field("ddim.dtype") != dtype_name(dtype)) {
-    throw ConfigError(detail::wrong_target_message(package, field("ddim.device"), field("ddim.dtype"), device, dtype) +
-                      " --format aoti");
+    throw ConfigError(
+        detail::wrong_target_message(package, field("ddim.device"), field("ddim.dtype"), device, dtype) +
+        " --format aoti (a list such as --dtype float32,bfloat16 puts a package per dtype in one folder)");
   }
   // Packages compiled before conditioning existed take (sample, timestep) and record no inputs.
   const auto inputs = field("ddim.inputs").empty() ? std::string("sample timestep") : field("ddim.inputs");

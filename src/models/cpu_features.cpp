@@ -7,20 +7,26 @@
 namespace ddim::detail {
 namespace {
 
-// The "flags" line of the first processor in /proc/cpuinfo (x86; every core reports the same).
-std::set<std::string> cpu_flags() {
+// The value of the first /proc/cpuinfo line whose key is `key` (x86: every core reports the same).
+std::string cpuinfo_field(const std::string& key) {
   std::ifstream in("/proc/cpuinfo");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("flags", 0) != 0) continue;
     const auto colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    std::istringstream words(line.substr(colon + 1));
-    std::set<std::string> flags;
-    for (std::string word; words >> word;) flags.insert(word);
-    return flags;
+    if (colon == std::string::npos || line.rfind(key, 0) != 0) continue;
+    const auto name_end = line.find_last_not_of(" \t", colon - 1);
+    if (name_end == std::string::npos || line.substr(0, name_end + 1) != key) continue;
+    const auto value = line.find_first_not_of(" \t", colon + 1);
+    return value == std::string::npos ? std::string() : line.substr(value);
   }
   return {};
+}
+
+std::set<std::string> cpu_flags() {
+  std::istringstream words(cpuinfo_field("flags"));
+  std::set<std::string> flags;
+  for (std::string word; words >> word;) flags.insert(word);
+  return flags;
 }
 
 }  // namespace
@@ -32,6 +38,11 @@ std::vector<std::string> missing_cpu_features(const std::vector<std::string>& re
     if (!flags.count(feature)) missing.push_back(feature);
   }
   return missing;
+}
+
+std::string cpu_model_name() {
+  static const std::string name = cpuinfo_field("model name");
+  return name;
 }
 
 }  // namespace ddim::detail

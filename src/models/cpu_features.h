@@ -12,4 +12,8 @@ namespace ddim::detail {
 // /proc/cpuinfo every entry is missing (nothing can be confirmed).
 std::vector<std::string> missing_cpu_features(const std::vector<std::string>& required);
 
+// The "model name" of the first processor in /proc/cpuinfo, as Python's and lscpu's readers give it;
+// empty where there is none.
+std::string cpu_model_name();
+
 }  // namespace ddim::detail

@@ -6,6 +6,8 @@
 #include "ddim/models/aot_inductor_unet.h"
 #include "ddim/models/torchscript_unet.h"
 #include "ddim/warnings.h"
+#include "models/cpu_features.h"
+#include "models/model_folder.h"
 
 namespace ddim {
 namespace {
@@ -78,6 +80,39 @@ std::unique_ptr<UNet> load_unet(const std::filesystem::path& model_dir, torch::D
     return fallback;
   }
 }
+
+std::filesystem::path package_path(const std::filesystem::path& model_dir, torch::ScalarType dtype) {
+  const auto per_dtype = model_dir / "unet" / ("model." + dtype_name(dtype) + ".pt2");
+  return std::filesystem::is_regular_file(per_dtype) ? per_dtype : model_dir / "unet" / "model.pt2";
+}
+
+torch::ScalarType auto_dtype(const std::filesystem::path& model_dir) {
+  const auto record_path = model_dir / "unet" / "dtype_auto.json";
+  if (!std::filesystem::exists(record_path)) return torch::kFloat32;
+  const auto record = detail::read_json(record_path);
+  const auto text = [&](const char* key) {
+    const auto it = record.find(key);
+    if (it == record.end() || !it->is_string()) {
+      throw ConfigError(record_path.string() + ": \"" + key + "\" is missing or not a string; re-export with " +
+                        "scripts/export_unet.py SRC OUT --dtype float32,bfloat16");
+    }
+    return it->get<std::string>();
+  };
+  const auto choice = dtype_from_name(text("choice"));
+  const auto measured_on = text("cpu_model");
+  if (measured_on != detail::cpu_model_name()) {
+    warn("--dtype auto: " + record_path.string() + " was measured on \"" + measured_on + "\", this CPU is \"" +
+         detail::cpu_model_name() + "\"; running float32");
+    return torch::kFloat32;
+  }
+  if (choice != torch::kFloat32 && package_path(model_dir, choice).filename() == "model.pt2") {
+    warn("--dtype auto: " + record_path.string() + " names " + dtype_name(choice) + ", but " +
+         (model_dir / "unet" / ("model." + dtype_name(choice) + ".pt2")).string() + " is missing; running float32");
+    return torch::kFloat32;
+  }
+  return choice;
+}
+
 std::string dtype_name(torch::ScalarType dtype) {
   switch (dtype) {
     case torch::kFloat32:

@@ -31,7 +31,9 @@ torch::Device parse_device(const std::string& name) {
 
 torch::Device RunModel::resolved_device() const { return parse_device(device); }
 
-torch::ScalarType RunModel::resolved_dtype() const { return dtype_from_name(dtype); }
+torch::ScalarType RunModel::resolved_dtype() const {
+  return dtype == "auto" ? auto_dtype(folder) : dtype_from_name(dtype);
+}
 
 std::vector<ConfigOverride> RunModel::overrides() const {
   std::vector<ConfigOverride> out;

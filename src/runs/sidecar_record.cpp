@@ -13,8 +13,9 @@ namespace ddim::detail {
 nlohmann::json base_record(const std::string& tool, const std::filesystem::path& model, const std::string& device,
                            const UNet& unet, const VAE* vae) {
   // Which file ran: the compiled package and the trace agree to about 1e-6 per call, not bit for bit.
-  const bool package = dynamic_cast<const AOTInductorUNet*>(&unet) != nullptr;
-  const std::string file = package ? "unet/model.pt2" : "unet/model.pt";
+  const auto* aoti = dynamic_cast<const AOTInductorUNet*>(&unet);
+  const bool package = aoti != nullptr;
+  const std::string file = package ? "unet/" + aoti->package().filename().string() : "unet/model.pt";
   nlohmann::json record = {{"ddim_sidecar", kSidecarVersion},
                            {"tool", tool},
                            {"ddim_version", ddim::version()},

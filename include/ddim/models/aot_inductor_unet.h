@@ -1,7 +1,8 @@
 #pragma once
 
 // A UNet2DModel compiled ahead of time by AOTInductor (torch.export, then
-// torch._inductor.aot_compile) into unet/model.pt2 by scripts/export_unet.py --format aoti.
+// torch._inductor.aot_compile) into unet/model.pt2 by scripts/export_unet.py --format aoti (and
+// unet/model.<dtype>.pt2 for each further dtype of --dtype float32,bfloat16).
 
 #include <torch/torch.h>
 
@@ -16,11 +17,12 @@ namespace ddim {
 
 class DDIM_API AOTInductorUNet : public UNet {
  public:
-  // model_dir holds unet/config.json and unet/model.pt2; the device must be the CPU (the only
-  // kind of package scripts/export_unet.py makes). The package's metadata is checked before
-  // its compiled code is loaded; a ConfigError naming the package and the export that fixes it is
-  // thrown when the package is damaged or was compiled for another device, dtype or torch version,
-  // or for CPU features this machine lacks (it would die with SIGILL).
+  // model_dir holds unet/config.json and the package package_path(model_dir, dtype) names (unet.h);
+  // the device must be the CPU (the only kind of package scripts/export_unet.py makes). The
+  // package's metadata is checked before its compiled code is loaded; a ConfigError naming the
+  // package and the export that fixes it is thrown when the package is damaged or was compiled for
+  // another device, dtype or torch version, or for CPU features this machine lacks (it would die
+  // with SIGILL).
   AOTInductorUNet(const std::filesystem::path& model_dir, torch::Device device, torch::ScalarType dtype);
   ~AOTInductorUNet() override;
   AOTInductorUNet(const AOTInductorUNet&) = delete;
@@ -36,11 +38,14 @@ class DDIM_API AOTInductorUNet : public UNet {
 
   // The threads the package's CPU code runs on (fixed when it was compiled).
   int threads() const { return threads_; }
+  // The package file that was loaded.
+  const std::filesystem::path& package() const { return package_; }
 
  private:
   struct Models;
   std::unique_ptr<Models> models_;
   UNetConfig config_;
+  std::filesystem::path package_;
   torch::Device device_;
   torch::ScalarType dtype_;
   int64_t batch_min_ = 2;

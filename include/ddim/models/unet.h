@@ -72,6 +72,17 @@ class DDIM_API UNet {
 DDIM_API std::unique_ptr<UNet> load_unet(const std::filesystem::path& model_dir, torch::Device device = torch::kCPU,
                                          torch::ScalarType dtype = torch::kFloat32);
 
+// The AOTInductor package of <model_dir>/unet for `dtype`: unet/model.<dtype>.pt2 where the folder
+// has one (scripts/export_unet.py --dtype float32,bfloat16 writes one package per dtype after the
+// first), else unet/model.pt2 (the first or only dtype exported; its metadata says which).
+DDIM_API std::filesystem::path package_path(const std::filesystem::path& model_dir, torch::ScalarType dtype);
+
+// What `--dtype auto` runs <model_dir>'s UNet in: the dtype unet/dtype_auto.json names as the faster
+// one, when it was measured on a CPU of this machine's model (scripts/export_unet.py writes it when
+// it exports several dtypes, after timing each package) and that dtype's package is there; float32
+// otherwise, the default that matches diffusers bit for bit.
+DDIM_API torch::ScalarType auto_dtype(const std::filesystem::path& model_dir);
+
 // The names ddim_export.json, scripts/export_unet.py and the tools' --dtype use: "float32",
 // "float16", "bfloat16" (other types: LibTorch's name).
 DDIM_API std::string dtype_name(torch::ScalarType dtype);

@@ -18,7 +18,7 @@ namespace ddim {
 struct DDIM_API RunModel {
   std::filesystem::path folder;   // a model folder of scripts/export_unet.py
   std::string device = "auto";    // auto (cuda:0 when there is a GPU), cpu, cuda or cuda:N
-  std::string dtype = "float32";  // the UNet's dtype: float32, float16 or bfloat16
+  std::string dtype = "float32";  // the UNet's dtype: float32, float16, bfloat16 or auto (auto_dtype, unet.h)
   std::vector<std::string> set;   // scheduler config overrides, KEY=VALUE each
 
   // Throws UsageError naming a malformed device or override, ConfigError for a device this
