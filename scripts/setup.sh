@@ -95,29 +95,49 @@ log "building $build_dir with $jobs jobs"
 # An AOTInductor package is native code for one instruction set and one torch version, so it is
 # not committed: it is compiled here once per machine (about a minute and a half on 2 cores),
 # cached by the inputs it depends on, and copied into models/digits/unet/model.pt2, which the
-# tools prefer. models/digits/unet/model.pt (TorchScript) stays the portable fallback.
+# tools prefer. models/digits/unet/model.pt (TorchScript) stays the portable fallback. Where the
+# CPU has AVX512-BF16 or AMX-BF16, a bfloat16 package (model.bfloat16.pt2) is compiled beside it,
+# and both are timed: unet/dtype_auto.json says which one `--dtype auto` runs.
 digits="$root/models/digits"
 if [ "${DDIM_NO_AOTI:-0}" != 1 ] && [ -f "$digits/unet/model.pt" ]; then
   aoti_cache="${DDIM_VENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ddim}"
+  dtypes=float32
+  if grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | grep -qwE 'avx512_bf16|amx_bf16'; then
+    dtypes=float32,bfloat16
+  fi
   key="$( { cat "$digits/unet/model.pt" "$digits/unet/config.json" "$root/scripts/export_unet.py"
             "$python" -c 'import torch; print(torch.__version__, torch.get_num_threads())'
-            grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || uname -m; } | sha256sum | cut -c1-16)"
-  package="$aoti_cache/digits-$key.pt2"
-  if [ ! -f "$package" ]; then
-    log "compiling the embedded model for this machine (cached in $package)"
+            echo "$dtypes"; grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || uname -m; } | sha256sum | cut -c1-16)"
+  compiled="$aoti_cache/digits-$key"
+  files=(model.pt2)
+  [ "$dtypes" = float32 ] || files+=(model.bfloat16.pt2 dtype_auto.json)
+  if [ ! -f "$compiled/.complete" ]; then
+    log "compiling the embedded model for this machine ($dtypes; cached in $compiled)"
     mkdir -p "$aoti_cache"
     work="$(mktemp -d "$aoti_cache/.digits-XXXXXX")"
-    if "$python" "$root/scripts/export_unet.py" "$digits" "$work/model" --format aoti >"$work/export.log" 2>&1; then
-      mv "$work/model/unet/model.pt2" "$package"
+    if "$python" "$root/scripts/export_unet.py" "$digits" "$work/model" --format aoti --dtype "$dtypes" \
+        >"$work/export.log" 2>&1; then
+      rm -rf "$compiled"
+      mkdir -p "$work/compiled"
+      for f in "${files[@]}"; do mv "$work/model/unet/$f" "$work/compiled/$f"; done
+      touch "$work/compiled/.complete"
+      mv "$work/compiled" "$compiled"
+      tail -n 1 "$work/export.log" >&2
     else
       tail -n 5 "$work/export.log" >&2
       log "warning: compiling the embedded model failed; the tools run its TorchScript file instead"
     fi
     rm -rf "$work"
   fi
-  if [ -f "$package" ] && ! cmp -s "$package" "$digits/unet/model.pt2"; then
-    cp "$package" "$digits/unet/.model.pt2.tmp"
-    mv "$digits/unet/.model.pt2.tmp" "$digits/unet/model.pt2"
+  if [ -f "$compiled/.complete" ]; then
+    for f in "${files[@]}"; do
+      if ! cmp -s "$compiled/$f" "$digits/unet/$f"; then
+        cp "$compiled/$f" "$digits/unet/.$f.tmp"
+        mv "$digits/unet/.$f.tmp" "$digits/unet/$f"
+      fi
+    done
   fi
+  # A CPU without bfloat16 keeps no bfloat16 package from an earlier machine's set-up.
+  if [ "$dtypes" = float32 ]; then rm -f "$digits/unet/model.bfloat16.pt2" "$digits/unet/dtype_auto.json"; fi
 fi
 log "done: executables in $build_dir/bin"
