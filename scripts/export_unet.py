@@ -44,8 +44,8 @@ it: torch version, device, dtype and the CPU features the code needs.
 
 --dtype takes a comma-separated list for AOTInductor packages: the first dtype goes into
 unet/model.pt2 (and unet/model.pt, the TorchScript file, with --format both), each further one D
-into unet/model.D.pt2, and the loader picks one by the tools'
---dtype. With a list, each package is timed on this machine (batches 1 and 16, rounds interleaved,
+into unet/model.D.pt2, and the loader picks one by the tools' --dtype (a list needs --format aoti
+or both: TorchScript takes one dtype). With a list, each package is timed on this machine (batches 1 and 16, rounds interleaved,
 medians) and unet/dtype_auto.json records the times, the CPU's model name and the choice of
 `--dtype auto`: a dtype other than the first only where it is faster at every batch timed.
 
@@ -54,6 +54,7 @@ anything is written; the folder is written under a temporary name and renamed, s
 half-written.
 """
 import argparse
+import contextlib
 import copy
 import json
 import os
@@ -314,6 +315,17 @@ def batch_range(ep):
     return int(vr.lower), upper
 
 
+@contextlib.contextmanager
+def torch_threads(n):
+    """torch runs on n threads inside the block (a CPU package keeps the count it was compiled with)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def compile_aoti(wrapper, path, device, dtype_name, march, threads):
     """AOTInductor: two exported programs (batch 1; dynamic batch) compiled into one package at path."""
     from torch._inductor import aot_compile
@@ -343,9 +355,7 @@ def compile_aoti(wrapper, path, device, dtype_name, march, threads):
     }
     files = {}
     ranges = {}
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(n_threads)  # a CPU package keeps the thread count it was compiled with
-    try:
+    with torch_threads(n_threads):
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             batch = torch.export.Dim.AUTO
@@ -361,8 +371,6 @@ def compile_aoti(wrapper, path, device, dtype_name, march, threads):
                     metadata, **{"ddim.batch_min": str(ranges[name][0]), "ddim.batch_max": str(ranges[name][1])})})
                 files[name] = aot_compile(ep.module(), ep.example_inputs[0], options=options)
         package_aoti(path, files)
-    finally:
-        torch.set_num_threads(previous_threads)
     lo, hi = ranges["batched"]
     worst = 0.0
     for name, batches in (("batch1", (1,)), ("batched", (lo, min(hi, lo + 1)))):
@@ -468,6 +476,9 @@ def export(src, out, device, dtype_name, formats=("aoti",), overwrite=False, mar
            null_class=None, guidance_scale=None, sequence_length=SEQUENCE_LENGTH):
     dtype_names = parse_dtypes(dtype_name)
     dtype_name = dtype_names[0]
+    if len(dtype_names) > 1 and "aoti" not in formats:
+        raise ExportError(f"--dtype {','.join(dtype_names)}: a list of dtypes needs --format aoti or both "
+                          f"(TorchScript takes one dtype)")
     if device == "cuda" and not torch.cuda.is_available():
         raise ExportError("--device cuda needs a CUDA GPU visible to torch")
     if device == "cuda" and "aoti" in formats:
@@ -525,12 +536,9 @@ def export(src, out, device, dtype_name, formats=("aoti",), overwrite=False, mar
                             extra, file=f"unet/{package_file(dtype_names, name)}", max_abs_error=worst)
                 if len(dtype_names) > 1 and device == "cpu":
                     n_threads = threads or torch.get_num_threads()
-                    previous_threads = torch.get_num_threads()
-                    torch.set_num_threads(n_threads)
-                    try:
-                        ms = time_packages(packages, wrapper, device, batches=(1, min(16, meta["aoti"]["batched_range"][1])))
-                    finally:
-                        torch.set_num_threads(previous_threads)
+                    with torch_threads(n_threads):
+                        ms = time_packages(packages, wrapper, device,
+                                           batches=(1, min(16, meta["aoti"]["batched_range"][1])))
                     record = dtype_auto_record(dtype_names, ms)
                     record["threads"] = n_threads
                     with open(os.path.join(tmp, "unet", "dtype_auto.json"), "w") as f:
