@@ -34,5 +34,6 @@
 #include <ddim/schedulers/noise_schedule.h>
 #include <ddim/schedulers/scheduler.h>
 #include <ddim/schedulers/scheduler_factory.h>
+#include <ddim/text/clip_tokenizer.h>
 #include <ddim/version.h>
 #include <ddim/warnings.h>
