@@ -21,7 +21,7 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 
 # --- 1. Debian packages ------------------------------------------------------------------
 apt_packages=(g++ make libcli11-dev libstb-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev libboost-math-dev
-              libpng-dev libjpeg62-turbo-dev python3-venv)
+              libpng-dev libjpeg62-turbo-dev libutf8proc-dev python3-venv)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -61,6 +61,11 @@ else
   fi
   python="$root/.venv/bin/python"
 fi
+
+# CLIP's BPE vocabulary for the tokenizer tests (the pinned open-clip-torch wheel, cached beside the
+# environment; never committed).
+bash "$root/scripts/fetch_clip_vocab.sh" "$python" >/dev/null \
+  || log "warning: fetching CLIP's vocabulary failed; the tokenizer tests fetch it again"
 
 # The real path, so that RPATHs of installed binaries do not go through the clone's .venv link.
 torch_prefix="$(readlink -f "$("$python" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')")"
