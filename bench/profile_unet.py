@@ -5,12 +5,14 @@ the rest, and oneDNN's verbose log (each primitive's kind, implementation and ti
 among them).
 
     .venv/bin/python bench/profile_unet.py --model DIR [--dtype bfloat16] [--batch 16] [--calls 5]
-        [--layout default|channels_last] [--top 15]
+        [--layout default|channels_last] [--top 15] [--inductor KEY=VALUE ...]
 
 The model is compiled as ddim's packages are (torch.compile with freezing, the code AOTInductor
 generates; `cpp.enable_kernel_profile` names each generated kernel in the profile), then profiled
 over --calls forwards. The oneDNN log comes from a second process with ONEDNN_VERBOSE=1 (one
-forward). Shares are of the profiled wall time. Run on an idle machine.
+forward). Shares are of the profiled wall time. `--inductor layout_optimization=False` (any
+`torch._inductor.config` key, repeatable) profiles the model compiled with that setting instead.
+Run on an idle machine.
 """
 import argparse
 import collections
@@ -49,10 +51,30 @@ def category(name):
     return "other"
 
 
-def compiled_model(model, dtype, batch, layout):
+def inductor_setting(text):
+    """KEY=VALUE of torch._inductor.config, VALUE as a Python literal: (key, value)."""
+    import ast
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"--inductor {text!r}: expected KEY=VALUE")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        raise argparse.ArgumentTypeError(f"--inductor {text!r}: VALUE is not a Python literal") from None
+
+
+def compiled_model(model, dtype, batch, layout, settings=()):
     import torch._inductor.config as config
     config.freezing = True
     config.cpp.enable_kernel_profile = True
+    for key, value in settings:
+        *path, name = key.split(".")  # "cpp.simdlen": the cpp section's simdlen
+        section = config
+        for part in path:
+            section = getattr(section, part)
+        if not hasattr(section, name):
+            raise SystemExit(f"--inductor {key}: torch._inductor.config has no such setting")
+        setattr(section, name, value)
     wrapper = make_wrapper(load_ddim_folder(model).to(DTYPES[dtype]).eval(), SEQUENCE_LENGTH)
     cfg = wrapper.unet.config
     x = torch.randn(batch, cfg.in_channels, cfg.sample_size, cfg.sample_size).to(DTYPES[dtype])
@@ -72,6 +94,8 @@ def onednn_summary(args):
     env = dict(os.environ, ONEDNN_VERBOSE="1", DDIM_PROFILE_CHILD="1")
     cmd = [sys.executable, __file__, "--model", args.model, "--dtype", args.dtype, "--batch", str(args.batch),
            "--layout", args.layout]
+    for key, value in args.inductor:
+        cmd += ["--inductor", f"{key}={value!r}"]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
     marker = out.find("DDIM_PROFILE_TIMED")
     lines = out[marker:].splitlines() if marker >= 0 else []
@@ -99,8 +123,9 @@ def main():
     parser.add_argument("--calls", type=int, default=5)
     parser.add_argument("--layout", default="default", choices=["default", "channels_last"])
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--inductor", type=inductor_setting, action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
-    fn, x, t = compiled_model(args.model, args.dtype, args.batch, args.layout)
+    fn, x, t = compiled_model(args.model, args.dtype, args.batch, args.layout, args.inductor)
     if os.environ.get("DDIM_PROFILE_CHILD"):
         print("DDIM_PROFILE_TIMED", flush=True)
         with torch.no_grad():
@@ -122,7 +147,8 @@ def main():
     split = collections.Counter()
     for e in events:
         split[category(e.key)] += e.self_cpu_time_total / 1e3 / args.calls
-    print(f"{args.model}, {args.dtype}, batch {args.batch}, layout {args.layout}: {plain_ms:.1f} ms per forward "
+    settings = "".join(f", {key}={value!r}" for key, value in args.inductor)
+    print(f"{args.model}, {args.dtype}, batch {args.batch}, layout {args.layout}{settings}: {plain_ms:.1f} ms per forward "
           f"({wall_ms:.1f} ms profiled), {torch.get_num_threads()} threads, torch {torch.__version__}")
     total = sum(split.values())
     print("split of the profiled self time (ms per forward, share):")
