@@ -5,6 +5,7 @@
 #include <torch/version.h>
 
 #include <algorithm>
+#include <mutex>
 #include <sstream>
 #include <unordered_map>
 #include <vector>
@@ -55,9 +56,32 @@ int64_t parse_count(const std::unordered_map<std::string, std::string>& metadata
 
 }  // namespace
 
+// The package's two models, each loaded on first use: a run at batch 1 never maps the batched
+// model's code and weights (about as large as the whole model), and a run at larger batches loads
+// the batch-1 model only for a remainder below the batched range.
 struct AOTInductorUNet::Models {
-  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> batch1;
-  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> batched;
+  struct Slot {
+    const char* name;
+    std::once_flag once;
+    std::unique_ptr<torch::inductor::AOTIModelPackageLoader> loader;
+  };
+  std::filesystem::path package;  // named in errors
+  std::filesystem::path source;   // the unpacked folder, or the package itself
+  Slot batch1{kBatch1Model, {}, nullptr};
+  Slot batched{kBatchedModel, {}, nullptr};
+
+  torch::inductor::AOTIModelPackageLoader& get(Slot& slot) {
+    // call_once runs again after a throw, so a failed load is reported on every call.
+    std::call_once(slot.once, [&] {
+      try {
+        slot.loader = std::make_unique<torch::inductor::AOTIModelPackageLoader>(source.string(), slot.name, false, 1, -1);
+      } catch (const std::exception& e) {
+        throw ConfigError("cannot load model '" + std::string(slot.name) + "' of " + package.string() + ": " +
+                          detail::first_sentence(e) + "; re-export it with scripts/export_unet.py SRC OUT --format aoti");
+      }
+    });
+    return *slot.loader;
+  }
 };
 
 AOTInductorUNet::AOTInductorUNet(const std::filesystem::path& model_dir, torch::Device device, torch::ScalarType dtype)
@@ -120,18 +144,18 @@ AOTInductorUNet::AOTInductorUNet(const std::filesystem::path& model_dir, torch::
                       std::to_string(batch_max_) + "] in its metadata" + reexport);
   }
 
+  // Both models must be in the archive (their code is loaded on first use, see Models).
+  try {
+    torch::inductor::AOTIModelPackageLoader::load_metadata_from_package(package.string(), kBatch1Model);
+  } catch (const std::exception& e) {
+    throw ConfigError("cannot read model '" + std::string(kBatch1Model) + "' of " + package.string() + ": " +
+                      detail::first_sentence(e) + reexport);
+  }
   // Unpacked once into the cache: loading the archive itself unpacks it again for each model on
   // every start.
   const auto unpacked = detail::unpacked_package(package);
-  const auto source = unpacked.empty() ? package : unpacked;
-  for (auto [name, slot] : {std::pair{kBatch1Model, &models_->batch1}, std::pair{kBatchedModel, &models_->batched}}) {
-    try {
-      *slot = std::make_unique<torch::inductor::AOTIModelPackageLoader>(source.string(), name, false, 1, -1);
-    } catch (const std::exception& e) {
-      throw ConfigError("cannot load model '" + std::string(name) + "' of " + package.string() + ": " +
-                        detail::first_sentence(e) + reexport);
-    }
-  }
+  models_->package = package;
+  models_->source = unpacked.empty() ? package : unpacked;
 }
 
 AOTInductorUNet::~AOTInductorUNet() = default;
@@ -162,16 +186,16 @@ torch::Tensor AOTInductorUNet::forward(const torch::Tensor& sample, int64_t time
     for (const auto& tensor : extra) inputs.push_back(whole ? tensor : tensor.slice(0, start, end).contiguous());
     return model.run(inputs).at(0);
   };
-  if (batch == 1) return run(*models_->batch1, 0, 1);
-  if (batch >= batch_min_ && batch <= batch_max_) return run(*models_->batched, 0, batch);
+  if (batch == 1) return run(models_->get(models_->batch1), 0, 1);
+  if (batch >= batch_min_ && batch <= batch_max_) return run(models_->get(models_->batched), 0, batch);
   // Chunks of at most batch_max_; a chunk below the dynamic model's range runs image by image.
   std::vector<torch::Tensor> outputs;
   for (int64_t start = 0; start < batch; start += batch_max_) {
     const int64_t end = std::min(batch, start + batch_max_);
     if (end - start >= batch_min_) {
-      outputs.push_back(run(*models_->batched, start, end));
+      outputs.push_back(run(models_->get(models_->batched), start, end));
     } else {
-      for (int64_t i = start; i < end; ++i) outputs.push_back(run(*models_->batch1, i, i + 1));
+      for (int64_t i = start; i < end; ++i) outputs.push_back(run(models_->get(models_->batch1), i, i + 1));
     }
   }
   return torch::cat(outputs);
