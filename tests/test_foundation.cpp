@@ -166,6 +166,37 @@ TEST(Sha256, StandardExamplesAndFiles) {
   EXPECT_THROW(ddim::file_sha256(path), ddim::IOError);
 }
 
+// A model file's digest is remembered by path, size and modification time: read back while the
+// file is unchanged (a planted entry proves the cache answers), made again when it changed, with
+// one entry per path.
+TEST(Sha256, CachedDigestFollowsTheFile) {
+  namespace fs = std::filesystem;
+  const auto dir = fs::temp_directory_path() / ("ddim_sha_cache_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  ASSERT_EQ(::setenv("DDIM_CACHE_DIR", (dir / "cache").c_str(), 1), 0);
+  const auto path = dir / "model.pt2";
+  fs::create_directories(dir);
+  ddim::write_file_atomically(path, "first version");
+  const auto entries = [&] {
+    std::vector<fs::path> found;
+    for (const auto& e : fs::directory_iterator(dir / "cache" / "sha256")) found.push_back(e.path());
+    return found;
+  };
+  EXPECT_EQ(ddim::cached_file_sha256(path), ddim::sha256_hex("first version"));
+  ASSERT_EQ(entries().size(), 1u);
+  const auto planted = std::string(64, 'a');
+  ddim::write_file_atomically(entries()[0], planted + "\n");
+  EXPECT_EQ(ddim::cached_file_sha256(path), planted);  // unchanged file: the entry answers
+  ddim::write_file_atomically(path, "second, longer version");
+  EXPECT_EQ(ddim::cached_file_sha256(path), ddim::sha256_hex("second, longer version"));
+  ASSERT_EQ(entries().size(), 1u);  // the first version's entry is gone
+  ddim::write_file_atomically(entries()[0], "not a digest\n");
+  EXPECT_EQ(ddim::cached_file_sha256(path), ddim::sha256_hex("second, longer version"));
+  fs::remove(path);
+  EXPECT_THROW(ddim::cached_file_sha256(path), ddim::IOError);
+  fs::remove_all(dir);
+}
+
 TEST(TensorFiles, BothFormatsRoundTrip) {
   const auto dir = std::filesystem::temp_directory_path();
   const auto x = torch::randn({2, 3, 4, 5});

@@ -5,9 +5,14 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <random>
+#include <system_error>
 #include <vector>
 
+#include <unistd.h>
+
 #include "ddim/errors.h"
+#include "models/package_cache.h"
 
 namespace ddim {
 namespace {
@@ -116,6 +121,37 @@ std::string file_sha256(const std::filesystem::path& path) {
   }
   if (in.bad()) throw IOError("cannot read " + path.string());
   return hash.hex_digest();
+}
+
+std::string cached_file_sha256(const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return file_sha256(path);  // its error names the file
+  const auto root = detail::cache_root();
+  if (root.empty()) return file_sha256(path);
+  const auto folder = root / "sha256";
+  const auto key = detail::entry_key(path);
+  const auto entry = folder / key;
+  {
+    std::ifstream in(entry);
+    std::string digest;
+    if (in >> digest && digest.size() == 64 &&
+        digest.find_first_not_of("0123456789abcdef") == std::string::npos)
+      return digest;
+  }
+  const auto digest = file_sha256(path);
+  // Written through a temporary file and a rename: a concurrent reader sees all of an entry or none.
+  fs::create_directories(folder, ec);
+  std::random_device random;
+  const auto tmp = folder / (".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(random()));
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << digest << "\n";
+  }
+  fs::rename(tmp, entry, ec);
+  if (ec) fs::remove(tmp, ec);
+  detail::remove_stale(folder, key);
+  return digest;
 }
 
 }  // namespace ddim

@@ -13,7 +13,6 @@
 #include <system_error>
 
 namespace ddim::detail {
-namespace {
 
 namespace fs = std::filesystem;
 
@@ -24,14 +23,16 @@ fs::path cache_root() {
   return {};
 }
 
+namespace {
+
 std::string hex(size_t value) {
   std::ostringstream out;
   out << std::hex << std::setw(16) << std::setfill('0') << value;
   return out.str();
 }
 
-// "<hash of the absolute path>-<hash of size and modification time>": one package path has one
-// entry at a time, and any change to the file makes a new one.
+}  // namespace
+
 std::string entry_key(const fs::path& package) {
   std::error_code ec;
   const auto absolute = fs::absolute(package, ec).lexically_normal().string();
@@ -41,7 +42,6 @@ std::string entry_key(const fs::path& package) {
          hex(std::hash<std::string>{}(std::to_string(size) + '\n' + std::to_string(mtime)));
 }
 
-// Removes the entries of the same package path other than `keep` (older versions of the package).
 void remove_stale(const fs::path& folder, const std::string& keep) {
   std::error_code ec;
   const auto prefix = keep.substr(0, keep.find('-') + 1);
@@ -50,6 +50,8 @@ void remove_stale(const fs::path& folder, const std::string& keep) {
     if (name != keep && name.rfind(prefix, 0) == 0) fs::remove_all(it->path(), ec);
   }
 }
+
+namespace {
 
 // Writes every record of the archive under dir/model/ (the archive's own top folder).
 void unpack(const fs::path& package, const fs::path& dir) {

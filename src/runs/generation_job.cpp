@@ -30,7 +30,7 @@ constexpr const char* kTool = "ddim-generate";
 std::shared_ptr<UNet> replay_unet(const GenerationJob::Replay& replay, const std::filesystem::path& model,
                                   torch::Device device, torch::ScalarType dtype) {
   const auto file = model / replay.unet_file;
-  const auto found = file_sha256(file);
+  const auto found = cached_file_sha256(file);
   if (found != replay.unet_sha256) {
     throw UsageError(replay.source + ": " + file.string() + " has SHA-256 " + found + ", the image was made by " +
                      replay.unet_sha256 + " (another model file)");

@@ -23,13 +23,13 @@ nlohmann::json base_record(const std::string& tool, const std::filesystem::path&
                            {"model", std::filesystem::absolute(model).string()},
                            {"unet_file", file},
                            {"unet_format", package ? "aoti" : "torchscript"},
-                           {"unet_sha256", file_sha256(model / file)},
+                           {"unet_sha256", cached_file_sha256(model / file)},
                            {"device", device},
                            {"dtype", dtype_name(unet.dtype())}};
   if (vae) {
     const std::string vae_file = vae->config().component + "/model.pt";
     record["vae_file"] = vae_file;
-    record["vae_sha256"] = file_sha256(model / vae_file);
+    record["vae_sha256"] = cached_file_sha256(model / vae_file);
   }
   return record;
 }

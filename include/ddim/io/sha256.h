@@ -16,4 +16,11 @@ DDIM_API std::string sha256_hex(const std::string& bytes);
 // Throws IOError naming the file when it is missing or unreadable.
 DDIM_API std::string file_sha256(const std::filesystem::path& path);
 
+// file_sha256, remembered in <cache>/sha256/<key> (the cache folder and key of unpacked AOTInductor
+// packages: $DDIM_CACHE_DIR, else $XDG_CACHE_HOME/ddim, else ~/.cache/ddim; the key made of the
+// file's absolute path, size and modification time), so a sidecar names a 300 MB package without
+// reading all of it on every start. A changed file gets a new entry and the old one is removed;
+// with no writable cache folder the digest is computed each time. Throws as file_sha256 does.
+DDIM_API std::string cached_file_sha256(const std::filesystem::path& path);
+
 }  // namespace ddim
