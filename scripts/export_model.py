@@ -9,8 +9,8 @@ SRC is a local diffusers pipeline folder, as its model_index.json names it:
 
     DDPMPipeline, DDIMPipeline       unet/ (UNet2DModel) + scheduler/: what scripts/export_unet.py writes
     LDMPipeline                      unet/ (UNet2DModel) + vqvae/ (VQModel) + scheduler/
-    StableDiffusionPipeline          unet/ (UNet2DConditionModel) + vae/ (AutoencoderKL) + scheduler/
-                                     (its text encoder and tokenizer are not exported here)
+    StableDiffusionPipeline          unet/ (UNet2DConditionModel) + vae/ (AutoencoderKL) + scheduler/,
+                                     and text_encoder/ (CLIPTextModel) + tokenizer/ where it has them
 
 OUT is the ddim model folder, in diffusers' layout: what scripts/export_unet.py writes for the UNet
 and scheduler, plus for a latent model
@@ -23,6 +23,10 @@ and scheduler, plus for a latent model
                                  latent_dist is made of
                                decode(latents[B,C,h,w]) -> images [B,3,H,W] (VQModel: quantized
                                  first, as VQModel.decode does)
+    OUT/text_encoder/        config.json and model.pt2: the CLIPTextModel compiled by AOTInductor
+                             (scripts/export_text_encoder.py: input_ids [1, L] -> every hidden state
+                             through the final layer norm, [layers + 1, 1, L, D], for clip_skip)
+    OUT/tokenizer/           vocab.json, merges.txt, tokenizer_config.json, special_tokens_map.json
     OUT/model_index.json     the source's pipeline class and components
     OUT/ddim_export.json     with "vae": the component, class, scaling_factor, latent_channels, the
                              downsampling factor, the image size and the largest difference from eager
@@ -52,12 +56,14 @@ from diffusers import AutoencoderKL, VQModel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import export_unet  # noqa: E402
+from export_text_encoder import check_text_side, export_text_encoder  # noqa: E402
 from export_unet import ExportError  # noqa: E402
 
 # The pipelines exported, with the VAE component each has (None: pixel space).
 PIPELINES = {"DDPMPipeline": None, "DDIMPipeline": None, "LDMPipeline": "vqvae", "StableDiffusionPipeline": "vae"}
 VAE_CLASSES = {"VQModel": VQModel, "AutoencoderKL": AutoencoderKL}
-# Components a pipeline folder may name that export_model.py does not export (the text-prompt side).
+# Components a pipeline folder may name that export_model.py does not export (or, for the text
+# encoder and tokenizer, exports only as a pair: a folder with one of them is exported without either).
 NOT_EXPORTED = {"text_encoder", "tokenizer", "safety_checker", "feature_extractor", "image_encoder"}
 
 
@@ -100,6 +106,14 @@ def read_index(src):
     if vae_component and not os.path.isdir(os.path.join(src, vae_component)):
         raise ExportError(f"{name} needs {src}/{vae_component}, which is missing")
     return index, name, vae_component
+
+
+def has_text_encoder(src, index, pipeline):
+    """Whether the folder's text encoder and tokenizer are exported: a StableDiffusionPipeline whose
+    model_index.json names both and whose folder has both."""
+    named = all(isinstance(index.get(c), list) and index[c][1] is not None for c in ("text_encoder", "tokenizer"))
+    present = all(os.path.isdir(os.path.join(src, c)) for c in ("text_encoder", "tokenizer"))
+    return pipeline == "StableDiffusionPipeline" and named and present
 
 
 def load_vae(src, component):
@@ -202,6 +216,8 @@ def export(args):
     index, pipeline, vae_component = read_index(src)
     if args.dtype != "float32" and vae_component:
         raise ExportError(f"--dtype {args.dtype}: a latent model's VAE is exported in float32 only in this version")
+    text_side = (check_text_side(src, args.device, args.sequence_length)
+                 if has_text_encoder(src, index, pipeline) else None)
     parent = os.path.dirname(os.path.abspath(out)) or "."
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".export-model-", dir=parent)
@@ -219,6 +235,12 @@ def export(args):
             written = json.load(open(os.path.join(folder, "model_index.json")))
             written["_class_name"] = pipeline
             written[vae_component] = ["diffusers", meta["vae"]["class"]]
+            if text_side:
+                meta["text_encoder"] = export_text_encoder(src, folder, args.device, args.march, args.threads,
+                                                           text_side)
+                written.update(text_encoder=["transformers", "CLIPTextModel"], tokenizer=["transformers", "CLIPTokenizer"])
+                with open(os.path.join(folder, "ddim_export.json"), "w") as f:
+                    json.dump(meta, f, indent=2)
             with open(os.path.join(folder, "model_index.json"), "w") as f:
                 json.dump(written, f, indent=2)
         if os.path.exists(out):
@@ -254,6 +276,8 @@ def main():
         return 1
     vae = meta.get("vae")
     what = f" with {vae['class']} ({vae['component']}/, error {vae['torchscript']['max_abs_error']:.2g})" if vae else ""
+    if "text_encoder" in meta:
+        what += f" and CLIPTextModel (text_encoder/, error {meta['text_encoder']['error']:.2g})"
     print(f"exported {args.src} to {args.out}: {meta.get('pipeline', 'UNet')}{what}")
     return 0
 

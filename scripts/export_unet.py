@@ -326,24 +326,21 @@ def torch_threads(n):
         torch.set_num_threads(previous)
 
 
-def compile_aoti(wrapper, path, device, dtype_name, march, threads):
-    """AOTInductor: two exported programs (batch 1; dynamic batch) compiled into one package at path."""
-    from torch._inductor import aot_compile
-    from torch._inductor.package import load_package, package_aoti
-
+def package_settings(device, dtype_name, march, n_threads):
+    """What every AOTInductor package of an export shares: (Inductor options, the package metadata
+    the C++ loaders check, the CPU features -march enables, the vector ISA name or None)."""
     configs = {
         "aot_inductor.package": True,
         # Weights become constants: oneDNN prepacks convolution weights (CPU).
         "freezing": True,
     }
-    cpu_features = []
+    cpu_features, vec_isa = [], None
     if device == "cpu":
         from torch._inductor.cpu_vec_isa import pick_vec_isa
         configs["cpp.march"] = march
         isa = pick_vec_isa()
         vec_isa = str(isa).split("(")[0] or "none"
         cpu_features = compiler_features(march, isa.build_arch_flags() if isa else "")
-    n_threads = threads or torch.get_num_threads()
     metadata = {
         "ddim.format_version": PACKAGE_FORMAT_VERSION,
         "ddim.torch_version": torch.__version__.split("+")[0],
@@ -351,8 +348,18 @@ def compile_aoti(wrapper, path, device, dtype_name, march, threads):
         "ddim.dtype": dtype_name,
         "ddim.cpu_features": " ".join(cpu_features),
         "ddim.threads": str(n_threads),
-        "ddim.inputs": " ".join(["sample", "timestep", *wrapper.condition_names]),
     }
+    return configs, metadata, cpu_features, vec_isa
+
+
+def compile_aoti(wrapper, path, device, dtype_name, march, threads):
+    """AOTInductor: two exported programs (batch 1; dynamic batch) compiled into one package at path."""
+    from torch._inductor import aot_compile
+    from torch._inductor.package import load_package, package_aoti
+
+    n_threads = threads or torch.get_num_threads()
+    configs, metadata, cpu_features, vec_isa = package_settings(device, dtype_name, march, n_threads)
+    metadata["ddim.inputs"] = " ".join(["sample", "timestep", *wrapper.condition_names])
     files = {}
     ranges = {}
     with torch_threads(n_threads):

@@ -2,6 +2,7 @@
 """A tiny seeded UNet and a DDPMScheduler config, saved as a diffusers pipeline folder.
 
     .venv/bin/python scripts/make_tiny_unet.py OUT [--seed 0] [--kind unconditional|class|cross|ldm|sd]
+        [--tokenizer DIR]
 
 unconditional: a UNet2DModel, 16x16 RGB, two resolution levels with one attention block: small
 enough for tests, with every kind of layer the pipelines meet (ResNet, attention, down/up sampling,
@@ -13,7 +14,10 @@ CompVis/ldm-celebahq-256 has): a UNet2DModel on 3-channel 8x8 latents and a VQMo
 16x16 RGB images (32 codebook entries, an explicit scaling_factor of 0.5 rather than VQModel's
 default). sd: StableDiffusionPipeline's UNet and VAE in miniature (unet/ as --kind cross, vae/ an
 AutoencoderKL between its 4-channel 8x8 latents and 16x16 RGB, scaling_factor 0.5, no text encoder or
-tokenizer). The weights are random (seeded), so outputs are deterministic but not images of anything.
+tokenizer). sd with --tokenizer DIR (a CLIP tokenizer folder, scripts/make_clip_vocab.py): also
+text_encoder/, a transformers CLIPTextModel of width 16 (two layers) over that vocabulary, and
+tokenizer/, a copy of DIR. The weights are random (seeded), so outputs are deterministic but not
+images of anything.
 """
 import argparse
 import json
@@ -70,12 +74,31 @@ def make_vae(kind):
     return AutoencoderKL(latent_channels=4, **shared)
 
 
+def make_text_encoder(tokenizer_dir, width):
+    """A two-layer CLIPTextModel of `width` over the tokenizer's vocabulary and positions."""
+    from transformers import CLIPTextConfig, CLIPTextModel
+    vocab = json.load(open(os.path.join(tokenizer_dir, "vocab.json")))
+    length = json.load(open(os.path.join(tokenizer_dir, "tokenizer_config.json")))["model_max_length"]
+    config = CLIPTextConfig(vocab_size=len(vocab), hidden_size=width, intermediate_size=2 * width,
+                            num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=length,
+                            bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"],
+                            pad_token_id=1)
+    model = CLIPTextModel(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    return model
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--kind", choices=["unconditional", "class", "cross", "ldm", "sd"], default="unconditional")
+    parser.add_argument("--tokenizer", help="--kind sd: a CLIP tokenizer folder; adds text_encoder/ and tokenizer/")
     args = parser.parse_args()
+    if args.tokenizer and args.kind != "sd":
+        parser.error(f"--tokenizer {args.tokenizer}: only --kind sd has a text encoder")
     torch.manual_seed(args.seed)
     unet = make_unet("cross" if args.kind == "sd" else args.kind)
     # Random init leaves some weights at zero (e.g. output convolutions); give every parameter
@@ -96,6 +119,12 @@ def main():
                  "unet": ["diffusers", "UNet2DConditionModel"], "vae": ["diffusers", "AutoencoderKL"],
                  "text_encoder": [None, None], "tokenizer": [None, None], "safety_checker": [None, None],
                  "feature_extractor": [None, None], "requires_safety_checker": False}
+        if args.tokenizer:
+            import shutil
+            make_text_encoder(args.tokenizer, unet.config.cross_attention_dim).save_pretrained(
+                os.path.join(args.out, "text_encoder"))
+            shutil.copytree(args.tokenizer, os.path.join(args.out, "tokenizer"))
+            index.update(text_encoder=["transformers", "CLIPTextModel"], tokenizer=["transformers", "CLIPTokenizer"])
     else:
         DDPMScheduler(num_train_timesteps=1000).save_pretrained(os.path.join(args.out, "scheduler"))
         index = {"_class_name": "DDPMPipeline", "scheduler": ["diffusers", "DDPMScheduler"],

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """scripts/export_model.py refuses bad pipeline folders with one line and a non-zero exit, and writes nothing.
 
-    check_export_model.py SOURCE_DIR LDM_SRC
+    check_export_model.py SOURCE_DIR LDM_SRC [SD_TEXT_SRC]
+
+SD_TEXT_SRC, a StableDiffusionPipeline folder with a text encoder and tokenizer, adds the refusals of
+the text side (made before anything is compiled).
 """
 import json
 import os
@@ -25,6 +28,7 @@ def edited(work, name, ldm, edit):
 
 def main():
     src_dir, ldm = sys.argv[1], sys.argv[2]
+    text_src = sys.argv[3] if len(sys.argv) > 3 else None
     script = os.path.join(src_dir, "scripts", "export_model.py")
     failures = []
     with tempfile.TemporaryDirectory() as work:
@@ -53,6 +57,33 @@ def main():
             ("latent channels", edited(work, "channels", ldm, other_vae),
              "the VAE's latent_channels 4 do not match the UNet's in_channels 3"),
         ]
+        if text_src:
+            def tokenizer_edit(change):
+                def edit(folder):
+                    path = os.path.join(folder, "tokenizer", "tokenizer_config.json")
+                    config = json.load(open(path))
+                    change(config)
+                    json.dump(config, open(path, "w"))
+                return edit
+
+            def encoder_class(folder):
+                path = os.path.join(folder, "text_encoder", "config.json")
+                config = json.load(open(path))
+                config["architectures"] = ["CLIPTextModelWithProjection"]
+                json.dump(config, open(path, "w"))
+
+            cases += [
+                ("tokenizer length", edited(work, "length", text_src, tokenizer_edit(
+                    lambda c: c.update(model_max_length=64))),
+                 "model_max_length 64, but the UNet is exported for --sequence-length 77"),
+                ("tokenizer length not a number", edited(work, "length_bad", text_src, tokenizer_edit(
+                    lambda c: c.update(model_max_length="long"))), "model_max_length 'long' is not a sequence length"),
+                ("no merges", edited(work, "merges", text_src,
+                                     lambda f: os.remove(os.path.join(f, "tokenizer", "merges.txt"))),
+                 "has no merges.txt"),
+                ("encoder class", edited(work, "projection", text_src, encoder_class),
+                 "only transformers' CLIPTextModel is exported"),
+            ]
         for what, folder, words in cases:
             out = os.path.join(work, "out-" + os.path.basename(folder))
             r = run(script, folder, out, "--format", "torchscript")

@@ -1,0 +1,121 @@
+#include "ddim/models/clip_text_encoder.h"
+
+#include <torch/csrc/inductor/aoti_package/model_package_loader.h>
+#include <torch/version.h>
+
+#include <sstream>
+#include <unordered_map>
+
+#include "ddim/errors.h"
+#include "models/cpu_features.h"
+#include "models/model_folder.h"
+#include "models/package_cache.h"
+
+namespace ddim {
+namespace {
+
+// As scripts/export_text_encoder.py writes it.
+constexpr const char* kModelName = "model";
+constexpr const char* kKind = "clip_text_encoder";
+constexpr const char* kFormatVersion = "1";
+constexpr const char* kReexport = "; re-export the folder with scripts/export_model.py SRC OUT";
+
+std::string torch_version() {
+  return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
+         std::to_string(TORCH_VERSION_PATCH);
+}
+
+}  // namespace
+
+struct CLIPTextEncoder::Model {
+  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> loader;
+};
+
+bool CLIPTextEncoder::exists(const std::filesystem::path& model_dir) {
+  return std::filesystem::is_regular_file(model_dir / "text_encoder" / "model.pt2");
+}
+
+CLIPTextEncoder::CLIPTextEncoder(const std::filesystem::path& model_dir, torch::Device device)
+    : model_(std::make_unique<Model>()),
+      tokenizer_(CLIPTokenizer::from_pretrained(model_dir / "tokenizer")),
+      package_(model_dir / "text_encoder" / "model.pt2") {
+  if (!device.is_cpu()) {
+    throw ConfigError(package_.string() + " cannot run on " + device.str() +
+                      ": the text encoder runs on the CPU in this version");
+  }
+  if (!std::filesystem::is_regular_file(package_)) throw ConfigError("cannot read " + package_.string() + ": no such file");
+  std::unordered_map<std::string, std::string> metadata;
+  try {
+    metadata = torch::inductor::AOTIModelPackageLoader::load_metadata_from_package(package_.string(), kModelName);
+  } catch (const std::exception& e) {
+    throw ConfigError("cannot read " + package_.string() + " (damaged or not an AOTInductor package): " +
+                      detail::first_sentence(e) + kReexport);
+  }
+  const auto field = [&](const std::string& key) {
+    const auto it = metadata.find(key);
+    return it == metadata.end() ? std::string() : it->second;
+  };
+  const auto count = [&](const std::string& key) {
+    try {
+      return std::stoll(field(key));
+    } catch (const std::exception&) {
+      throw ConfigError(package_.string() + " has no valid " + key + " in its metadata" + kReexport);
+    }
+  };
+  if (field("ddim.kind") != kKind || field("ddim.format_version") != kFormatVersion) {
+    throw ConfigError(package_.string() + " is not a text encoder package of this version (kind '" +
+                      field("ddim.kind") + "', format '" + field("ddim.format_version") + "')" + kReexport);
+  }
+  if (field("ddim.torch_version") != torch_version()) {
+    throw ConfigError(package_.string() + " was compiled with torch " + field("ddim.torch_version") +
+                      ", this library runs torch " + torch_version() + kReexport);
+  }
+  std::vector<std::string> required;
+  std::istringstream words(field("ddim.cpu_features"));
+  for (std::string word; words >> word;) required.push_back(word);
+  if (const auto missing = detail::missing_cpu_features(required); !missing.empty()) {
+    std::string list;
+    for (const auto& m : missing) list += (list.empty() ? "" : " ") + m;
+    throw ConfigError(package_.string() + " was compiled for CPU features this machine lacks (" + list + ")" +
+                      kReexport + " on this machine, or with --march x86-64-v3");
+  }
+  sequence_length_ = count("ddim.sequence_length");
+  hidden_size_ = count("ddim.hidden_size");
+  num_hidden_layers_ = count("ddim.num_hidden_layers");
+  if (tokenizer_.model_max_length() != sequence_length_) {
+    throw ConfigError((model_dir / "tokenizer" / "tokenizer_config.json").string() + ": model_max_length " +
+                      std::to_string(tokenizer_.model_max_length()) + ", but " + package_.string() +
+                      " takes sequences of " + std::to_string(sequence_length_) + kReexport);
+  }
+  const auto unpacked = detail::unpacked_package(package_);
+  try {
+    model_->loader = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
+        (unpacked.empty() ? package_ : unpacked).string(), kModelName, false, 1, -1);
+  } catch (const std::exception& e) {
+    throw ConfigError("cannot load " + package_.string() + ": " + detail::first_sentence(e) + kReexport);
+  }
+}
+
+CLIPTextEncoder::~CLIPTextEncoder() = default;
+
+torch::Tensor CLIPTextEncoder::encode(const std::vector<std::string>& prompts, std::optional<int64_t> clip_skip) {
+  if (clip_skip && (*clip_skip < 0 || *clip_skip > num_hidden_layers_)) {
+    throw UsageError("clip_skip " + std::to_string(*clip_skip) + ": the text encoder has " +
+                     std::to_string(num_hidden_layers_) + " layers (give 0 to " + std::to_string(num_hidden_layers_) +
+                     ")");
+  }
+  // The package's rows: the final layer norm of hidden state 0 (the embeddings) to num_hidden_layers.
+  const int64_t row = num_hidden_layers_ - (clip_skip ? *clip_skip : 0);
+  std::vector<torch::Tensor> rows;
+  rows.reserve(prompts.size());
+  for (const auto& prompt : prompts) {
+    const auto ids = tokenizer_.encode(prompt);
+    auto input = torch::tensor(ids, torch::kInt64).view({1, sequence_length_});
+    const auto states = model_->loader->run({input}).at(0);
+    rows.push_back(states[row]);
+  }
+  if (rows.empty()) return torch::empty({0, sequence_length_, hidden_size_});
+  return torch::cat(rows);
+}
+
+}  // namespace ddim
