@@ -74,8 +74,9 @@ void add_model_flags(CLI::App& app, RunModel& model, std::string& folder, bool& 
   app.add_flag("-q,--quiet", quiet, "no progress output");
 }
 
-const char* const kConditionFlags[5] = {"--class-label", "--guidance-scale", "--guidance-rescale", "--embeds",
-                                        "--negative-embeds"};
+const char* const kConditionFlags[8] = {"--class-label",     "--guidance-scale", "--guidance-rescale",
+                                        "--embeds",          "--negative-embeds", "--prompt",
+                                        "--negative-prompt", "--clip-skip"};
 
 void add_condition_flags(CLI::App& app, RunCondition& condition, const std::string& scale_default) {
   app.add_option("--class-label", condition.class_label,
@@ -91,6 +92,12 @@ void add_condition_flags(CLI::App& app, RunCondition& condition, const std::stri
                  "cross-attention models: prompt embeddings, a safetensors file of one tensor [1 or N, L, D]");
   app.add_option("--negative-embeds", condition.negative_embeds,
                  "cross-attention models: the unconditional half's embeddings (needed with guidance > 1)");
+  add_optional(app, "--prompt", condition.prompt,
+               "models with a text encoder (text_encoder/, tokenizer/): the text every image is conditioned on");
+  add_optional(app, "--negative-prompt", condition.negative_prompt,
+               "with --prompt: the unconditional half's text under guidance (default: \"\")");
+  add_optional(app, "--clip-skip", condition.clip_skip,
+               "with --prompt: embeddings from the hidden state N layers before the last (diffusers' clip_skip)");
 }
 
 void add_scale_flags(CLI::App& app, std::string& shard, int64_t& shards, bool& resume, const std::string& scope) {

@@ -30,7 +30,7 @@ void add_model_flags(CLI::App& app, RunModel& model, std::string& folder, bool& 
 // `scale_default` says what an absent --guidance-scale means in this tool.
 void add_condition_flags(CLI::App& app, RunCondition& condition, const std::string& scale_default);
 // The flags add_condition_flags declares.
-extern const char* const kConditionFlags[5];
+extern const char* const kConditionFlags[8];
 // --shard, --shards and --resume; `scope` starts their help ("" or e.g. "with --output-dir: ").
 void add_scale_flags(CLI::App& app, std::string& shard, int64_t& shards, bool& resume, const std::string& scope);
 // An option whose value is kept only when given (std::optional fields of the jobs).

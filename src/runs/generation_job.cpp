@@ -232,7 +232,7 @@ RunResult GenerationJob::run(const RunEvents& events) const {
   const std::shared_ptr<VAE> vae = load_vae(model.folder, device);
   // Before any tensor is made: a batch that cannot fit is refused now (under guidance each UNet
   // call runs on both halves).
-  Guidance guidance = condition.guidance(unet->config(), n);
+  Guidance guidance = condition.guidance(unet->config(), n, model.folder);
   guidance.guidance_scale = guidance.guidance_scale_for(unet->config());
   detail::check_memory(run_batch, unet->config(), "--batch-size", guidance.enabled_for(unet->config()));
   if (replay) {

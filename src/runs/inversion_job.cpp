@@ -261,7 +261,7 @@ RunResult InversionJob::run(const RunEvents& events) const {
   // Inversion guides at 1 unless told otherwise (pix2pix-zero's invert).
   RunCondition inverted_under = condition;
   if (cfg.conditional()) inverted_under.guidance_scale = condition.guidance_scale.value_or(1.0);
-  const Guidance guidance = inverted_under.guidance(cfg, count);
+  const Guidance guidance = inverted_under.guidance(cfg, count, model.folder);
   detail::check_memory(run_batch, cfg, "--batch-size", guidance.enabled_for(cfg));
   InversionPipeline pipe(unet, *inverse, *forward, method_run);
   pipe.set_vae(vae);

@@ -1,5 +1,7 @@
 #include "ddim/runs/run_condition.h"
 
+#include "ddim/models/clip_text_encoder.h"
+
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -65,7 +67,8 @@ torch::Tensor read_embeds(const std::string& path, const char* flag, const UNetC
 }  // namespace
 
 bool RunCondition::empty() const {
-  return class_label.empty() && !guidance_scale && guidance_rescale == 0.0 && embeds.empty() && negative_embeds.empty();
+  return class_label.empty() && !guidance_scale && guidance_rescale == 0.0 && embeds.empty() &&
+         negative_embeds.empty() && !prompt && !negative_prompt && !clip_skip;
 }
 
 void RunCondition::validate() const {
@@ -75,6 +78,13 @@ void RunCondition::validate() const {
   if (!(guidance_rescale >= 0 && guidance_rescale <= 1)) {
     throw UsageError("--guidance-rescale " + number_text(guidance_rescale) + ": must be in [0, 1]");
   }
+  if (prompt && !embeds.empty()) throw UsageError("--prompt and --embeds " + one_line(embeds) + ": give one of them");
+  if (negative_prompt && !negative_embeds.empty()) {
+    throw UsageError("--negative-prompt and --negative-embeds " + one_line(negative_embeds) + ": give one of them");
+  }
+  if (negative_prompt && !prompt) throw UsageError("--negative-prompt needs --prompt");
+  if (clip_skip && !prompt) throw UsageError("--clip-skip " + std::to_string(*clip_skip) + " needs --prompt");
+  if (clip_skip && *clip_skip < 0) throw UsageError("--clip-skip " + std::to_string(*clip_skip) + ": must be >= 0");
   if (class_label.empty()) return;
   for (const auto& label : split_labels(class_label)) {
     if (!label_syntax(label)) {
@@ -84,7 +94,8 @@ void RunCondition::validate() const {
   }
 }
 
-Guidance RunCondition::guidance(const UNetConfig& config, int64_t images) const {
+Guidance RunCondition::guidance(const UNetConfig& config, int64_t images,
+                                const std::filesystem::path& model_dir) const {
   validate();
   if (!class_label.empty() && !config.takes_class_labels()) {
     throw UsageError("--class-label " + one_line(class_label) +
@@ -99,10 +110,13 @@ Guidance RunCondition::guidance(const UNetConfig& config, int64_t images) const 
       throw UsageError(std::string(flag) + " " + one_line(path) + ": the model has no cross-attention");
     }
   }
-  if (config.takes_encoder_hidden_states() && embeds.empty()) {
+  if (prompt && !config.takes_encoder_hidden_states()) {
+    throw UsageError("--prompt " + one_line(*prompt) + ": the model has no cross-attention");
+  }
+  if (config.takes_encoder_hidden_states() && embeds.empty() && !prompt) {
     throw UsageError("the model has cross-attention: give --embeds (prompt embeddings [1, " +
                      std::to_string(config.encoder_sequence_length) + ", " +
-                     std::to_string(config.cross_attention_dim) + "])");
+                     std::to_string(config.cross_attention_dim) + "]) or --prompt (with a text encoder in the folder)");
   }
   if (!config.conditional() && (guidance_scale || guidance_rescale != 0)) {
     throw UsageError(std::string(guidance_scale ? "--guidance-scale " + number_text(*guidance_scale)
@@ -143,7 +157,38 @@ Guidance RunCondition::guidance(const UNetConfig& config, int64_t images) const 
   if (!negative_embeds.empty()) {
     result.negative_condition.encoder_hidden_states = read_embeds(negative_embeds, "--negative-embeds", config, images);
   }
-  if (config.takes_encoder_hidden_states() && negative_embeds.empty() && result.enabled_for(config)) {
+  if (prompt) {
+    if (!CLIPTextEncoder::exists(model_dir)) {
+      throw UsageError("--prompt: " + (model_dir / "text_encoder" / "model.pt2").string() +
+                       " does not exist (export the StableDiffusionPipeline folder with its text_encoder/ and "
+                       "tokenizer/ by scripts/export_model.py, or give --embeds)");
+    }
+    CLIPTextEncoder text(model_dir, torch::kCPU);
+    if (text.sequence_length() != config.encoder_sequence_length || text.hidden_size() != config.cross_attention_dim) {
+      throw ConfigError((model_dir / "text_encoder").string() + " gives embeddings [1, " +
+                        std::to_string(text.sequence_length()) + ", " + std::to_string(text.hidden_size()) +
+                        "], the UNet takes [1, " + std::to_string(config.encoder_sequence_length) + ", " +
+                        std::to_string(config.cross_attention_dim) + "]");
+    }
+    const auto encode = [&](const std::string& flag, const std::string& text_in, std::optional<int64_t> skip) {
+      try {
+        return text.encode({text_in}, skip);
+      } catch (const UsageError& e) {
+        throw UsageError(flag + ": " + e.what());
+      }
+    };
+    if (clip_skip && *clip_skip > text.num_hidden_layers()) {
+      throw UsageError("--clip-skip " + std::to_string(*clip_skip) + ": the text encoder has " +
+                       std::to_string(text.num_hidden_layers()) + " layers (give 0 to " +
+                       std::to_string(text.num_hidden_layers()) + ")");
+    }
+    result.condition.encoder_hidden_states = encode("--prompt", *prompt, clip_skip);
+    if (negative_embeds.empty() && result.enabled_for(config)) {
+      result.negative_condition.encoder_hidden_states =
+          encode("--negative-prompt", negative_prompt.value_or(""), std::nullopt);
+    }
+  }
+  if (config.takes_encoder_hidden_states() && negative_embeds.empty() && !prompt && result.enabled_for(config)) {
     throw UsageError("--guidance-scale " + number_text(result.guidance_scale_for(config)) +
                      " needs --negative-embeds (the unconditional half; there is no text encoder to make them)");
   }

@@ -118,7 +118,10 @@ nlohmann::json condition_record(const RunCondition& condition, double guidance_s
       {"embeds", file(condition.embeds)},
       {"embeds_sha256", sha(condition.embeds)},
       {"negative_embeds", file(condition.negative_embeds)},
-      {"negative_embeds_sha256", sha(condition.negative_embeds)}};
+      {"negative_embeds_sha256", sha(condition.negative_embeds)},
+      {"prompt", condition.prompt ? nlohmann::json(*condition.prompt) : nlohmann::json(nullptr)},
+      {"negative_prompt", condition.negative_prompt ? nlohmann::json(*condition.negative_prompt) : nlohmann::json(nullptr)},
+      {"clip_skip", condition.clip_skip ? nlohmann::json(*condition.clip_skip) : nlohmann::json(nullptr)}};
 }
 
 RunCondition condition_from_record(const nlohmann::json& record, const std::string& source, std::string& embeds_sha256,
@@ -132,6 +135,20 @@ RunCondition condition_from_record(const nlohmann::json& record, const std::stri
   condition.negative_embeds = r.optional_text("negative_embeds");
   embeds_sha256 = condition.embeds.empty() ? "" : r.text("embeds_sha256");
   negative_embeds_sha256 = condition.negative_embeds.empty() ? "" : r.text("negative_embeds_sha256");
+  // Absent from sidecars written before prompts existed; null when not given.
+  const auto text_or_null = [&](const char* key) -> std::optional<std::string> {
+    if (!record.contains(key) || record.at(key).is_null()) return std::nullopt;
+    if (!record.at(key).is_string()) throw UsageError(r.source() + ": \"" + key + "\" is not a string or null");
+    return record.at(key).get<std::string>();
+  };
+  condition.prompt = text_or_null("prompt");
+  condition.negative_prompt = text_or_null("negative_prompt");
+  if (record.contains("clip_skip") && !record.at("clip_skip").is_null()) {
+    if (!record.at("clip_skip").is_number_integer()) {
+      throw UsageError(r.source() + ": \"clip_skip\" is not a whole number or null");
+    }
+    condition.clip_skip = record.at("clip_skip").get<int64_t>();
+  }
   try {
     condition.validate();
   } catch (const UsageError& e) {
