@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """ddim-generate and ddim-invert with text prompts on the tiny text-conditioned model: the prompts in
 the sidecars and replayed byte for byte, --negative-prompt and --clip-skip changing the images, the
-image StableDiffusionPipeline(prompt) gives, inversion under a prompt, and the refusals (one line,
-non-zero exit, nothing written).
+image StableDiffusionPipeline(prompt) gives, --height/--width at the model's size, inversion under a
+prompt, and the refusals (one line, non-zero exit, nothing written).
 
     check_prompt_tools.py BIN_DIR TEXT_FIXTURE_DIR
 """
@@ -77,6 +77,12 @@ def main():
             r = run([gen, "--from-sidecar", name + ".json", "-o", "re_" + name, "-q"], w)
             check(r.returncode == 0 and open(os.path.join(w, "re_" + name), "rb").read() ==
                   open(os.path.join(w, name), "rb").read(), f"{extra}: replay rc {r.returncode} {r.stderr}")
+        # --height / --width: the model's own size is taken (and gives the same image).
+        r = run([gen, *base, "--prompt", case["prompt"], "--seed", str(case["seed"]), "--height", "16", "--width", "16",
+                 "-o", "sized.png"], w)
+        check(r.returncode == 0 and os.path.exists(os.path.join(w, "sd.png")) and
+              open(os.path.join(w, "sized.png"), "rb").read() == open(os.path.join(w, "sd.png"), "rb").read(),
+              f"--height 16 --width 16: rc {r.returncode} {r.stderr}, or another image")
         # Inversion under the source prompt, recorded in its sidecar.
         if os.path.exists(os.path.join(w, "sd.png")):
             r = run([inv, "sd.png", *base, "--prompt", case["prompt"], "-o", "inv.pt", "--reconstruct", "back.png"], w)
@@ -91,7 +97,9 @@ def main():
                (["--prompt", "x", "--clip-skip", "5"], "--clip-skip 5: the text encoder has 2 layers"),
                (["--clip-skip", "1"], "--clip-skip 1 needs --prompt"),
                (["--prompt", "a\udcffb"], "not valid UTF-8"),
-               ([], "or --prompt (with a text encoder in the folder)")]
+               ([], "or --prompt (with a text encoder in the folder)"),
+               (["--prompt", "x", "--height", "32"], "--height 32: the model takes 16x16"),
+               (["--prompt", "x", "--width", "15"], "--width 15: not a multiple of the VAE's factor 2")]
         for extra, words in bad:
             out = "bad.png"
             # os.fsencode: "\udcff" is the byte 0xFF (invalid UTF-8) on the command line.

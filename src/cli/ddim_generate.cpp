@@ -26,7 +26,8 @@ Examples:
 // The flags a sidecar's record replaces under --from-sidecar (and the condition flags).
 constexpr const char* kRecordedFlags[] = {
     "--steps",       "--eta",    "--seed",  "--num-images", "--batch-size", "--grid",  "--grid-gap", "--latents",
-    "--interpolate", "--frames", "--model", "--dtype",      "--set",        "--shard", "--shards",   "--resume"};
+    "--interpolate", "--frames", "--model", "--dtype",      "--set",        "--shard", "--shards",   "--resume",
+    "--height",      "--width"};
 
 // The line a run starts with.
 void describe(const ddim::RunPlan& plan) {
@@ -83,6 +84,12 @@ int main(int argc, char** argv) {
   ddim::cli::add_optional(app, "--frames", job.frames,
                           "with --interpolate: frames, the first A's image and the last this file's (default: 8)")
       ->check(ddim::cli::at_least(2));
+  ddim::cli::add_optional(app, "--height", job.height,
+                          "image height in pixels: the model's (the UNet's sample size times the VAE's factor), "
+                          "the only one a static export takes")
+      ->check(ddim::cli::at_least(1));
+  ddim::cli::add_optional(app, "--width", job.width, "image width in pixels, as --height")
+      ->check(ddim::cli::at_least(1));
   app.add_option("--from-sidecar", from_sidecar,
                  "make one image again, byte for byte, from its sidecar (IMG.png.json): its model file (checked by "
                  "SHA-256), scheduler config and options; only -o, --device and --quiet go with it");

@@ -40,6 +40,29 @@ std::shared_ptr<UNet> replay_unet(const GenerationJob::Replay& replay, const std
   throw UsageError(replay.source + ": unknown unet_format \"" + replay.unet_format + "\"");
 }
 
+// --height / --width against the one size the folder's static export takes.
+void check_image_size(const std::optional<int64_t>& height, const std::optional<int64_t>& width,
+                      const UNetConfig& unet, const VAE* vae) {
+  const int64_t factor = vae ? vae->config().downsampling_factor : 1;
+  const int64_t want_h = unet.sample_height * factor, want_w = unet.sample_width * factor;
+  const std::string takes = std::to_string(want_h) + "x" + std::to_string(want_w) + " (height x width" +
+                            (vae ? ": the UNet's sample size " + std::to_string(unet.sample_height) + "x" +
+                                       std::to_string(unet.sample_width) + " times the VAE's factor " +
+                                       std::to_string(factor)
+                                 : ": the UNet's sample size") +
+                            "; exports are static in this version)";
+  for (const auto& [flag, given, want] : {std::tuple{"--height", height, want_h}, std::tuple{"--width", width, want_w}}) {
+    if (!given) continue;
+    if (*given % factor != 0) {
+      throw UsageError(std::string(flag) + " " + std::to_string(*given) + ": not a multiple of the VAE's factor " +
+                       std::to_string(factor) + "; the model takes " + takes);
+    }
+    if (*given != want) {
+      throw UsageError(std::string(flag) + " " + std::to_string(*given) + ": the model takes " + takes);
+    }
+  }
+}
+
 // --interpolate: `frames` frames along the spherical path from a's latents to b's, entry by entry.
 NamedTensors interpolation_path(const NamedTensors& a, const NamedTensors& b, int64_t frames,
                                 const std::string& b_path) {
@@ -230,6 +253,7 @@ RunResult GenerationJob::run(const RunEvents& events) const {
       replay ? replay_unet(*replay, model.folder, device, dtype) : load_unet(model.folder, device, dtype);
   // A latent model's VAE decodes what the UNet samples (float32 whatever --dtype says).
   const std::shared_ptr<VAE> vae = load_vae(model.folder, device);
+  check_image_size(height, width, unet->config(), vae.get());
   // Before any tensor is made: a batch that cannot fit is refused now (under guidance each UNet
   // call runs on both halves).
   Guidance guidance = condition.guidance(unet->config(), n, model.folder);

@@ -44,6 +44,11 @@ struct DDIM_API GenerationJob {
   std::string latents;                // --latents: start from these latents instead of noise
   std::string interpolate;            // --interpolate: frames from `latents` to these
   std::optional<int64_t> frames;      // --frames: 8
+  // --height / --width: the images' size in pixels, the model's own by default (a latent model's:
+  // the UNet's sample_size times the VAE's downsampling factor). Exports are static in this version,
+  // so any other size is refused, naming the one the folder takes.
+  std::optional<int64_t> height;
+  std::optional<int64_t> width;
   std::string shard;                  // --shard i/N or auto
   int64_t shards = 0;                 // --shards, with --shard auto
   bool resume = false;                // --resume
