@@ -91,6 +91,21 @@ def main():
                 check(record["prompt"] == case["prompt"] and record["guidance_scale"] == 1.0,
                       f"invert sidecar condition {record}")
                 check(os.path.exists(os.path.join(w, "back.png")), "no reconstruction")
+        # --encode-seed: a seeded draw from the AutoencoderKL's posterior, recorded; the same seed gives
+        # the same latents, the mode (default) others.
+        if os.path.exists(os.path.join(w, "sd.png")):
+            outs = {}
+            for name, extra in (("s1.pt", ["--encode-seed", "5"]), ("s2.pt", ["--encode-seed", "5"]),
+                                ("s3.pt", ["--encode-seed", "6"]), ("mode.pt", [])):
+                r = run([inv, "sd.png", *base, "--prompt", case["prompt"], "-o", name, *extra], w)
+                if check(r.returncode == 0, f"invert {extra}: rc {r.returncode} {r.stderr}"):
+                    outs[name] = open(os.path.join(w, name), "rb").read()
+                    seed = json.load(open(os.path.join(w, name + ".json")))["encode_seed"]
+                    check(seed == (int(extra[1]) if extra else None), f"invert {extra}: sidecar encode_seed {seed}")
+            if len(outs) == 4:
+                check(outs["s1.pt"] == outs["s2.pt"], "--encode-seed 5 twice gave other latents")
+                check(outs["s1.pt"] != outs["s3.pt"] and outs["s1.pt"] != outs["mode.pt"],
+                      "--encode-seed 5 gave the latents of another seed or of the mode")
         # Refusals: one line naming the flag, a non-zero exit, nothing written.
         bad = [(["--prompt", "x", "--embeds", "e.pt"], "--prompt and --embeds"),
                (["--negative-prompt", "y"], "--negative-prompt needs --prompt"),

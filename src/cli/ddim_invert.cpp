@@ -67,6 +67,9 @@ int main(int argc, char** argv) {
       ->check(ddim::cli::at_least(1))
       ->capture_default_str();
   app.add_flag("--resize", job.resize, "resize images to the model's size (Catmull-Rom enlarging, Mitchell shrinking)");
+  ddim::cli::add_optional(app, "--encode-seed", job.encode_seed,
+                          "AutoencoderKL models: encode as a draw from the posterior seeded so (latent_dist.sample), "
+                          "not its mode");
   ddim::cli::add_condition_flags(app, job.condition, "1, one conditional call per step; above 1 inexact");
   ddim::cli::add_scale_flags(app, job.shard, job.shards, job.resume, "with --output-dir: ");
   ddim::cli::add_model_flags(app, job.model, model, quiet);

@@ -156,6 +156,10 @@ InversionJob InversionJob::from_sidecar(const std::filesystem::path& sidecar) {
   job.steps = r.integer("steps");
   job.batch_size = r.integer("batch_size");
   job.resize = r.boolean("resize");
+  if (r.has("encode_seed") && !r.at("encode_seed").is_null()) {
+    if (!r.at("encode_seed").is_number_unsigned()) throw UsageError(r.source() + ": \"encode_seed\" is not a seed or null");
+    job.encode_seed = r.at("encode_seed").get<uint64_t>();
+  }
   if (r.has("condition")) {
     std::string embeds_sha256, negative_embeds_sha256;  // inputs of a new run: not compared
     job.condition = detail::condition_from_record(r.at("condition"), r.source(), embeds_sha256, negative_embeds_sha256);
@@ -277,11 +281,22 @@ RunResult InversionJob::run(const RunEvents& events) const {
   record["set"] = detail::overrides_record(overrides);
   record["steps"] = steps;
   record["resize"] = resize;
+  record["encode_seed"] = encode_seed ? nlohmann::json(*encode_seed) : nlohmann::json(nullptr);
   record["batch_size"] = run_batch;
   if (cfg.conditional()) record["condition"] = detail::condition_record(inverted_under, *guidance.guidance_scale);
   InvertOptions options;
   options.num_inference_steps = steps;
   options.callback = events.on_step;
+  if (encode_seed) {
+    if (!vae || vae->config().class_name != "AutoencoderKL") {
+      throw UsageError("--encode-seed " + std::to_string(*encode_seed) + ": " +
+                       (vae ? "the model's VAE is a " + vae->config().class_name + ", which has one latent per image"
+                            : std::string("the model has no VAE (it runs in pixel space)")) +
+                       "; only an AutoencoderKL's posterior is sampled");
+    }
+    options.latent_distribution = LatentDistribution::kSample;
+    options.encode_seed = *encode_seed;
+  }
   auto plan = RunPlan::of("invert", count, run_batch, shard_of_run, shard_of_run);
   const int64_t batches = plan.batches;
   if (events.on_plan) events.on_plan(plan);
@@ -304,6 +319,7 @@ RunResult InversionJob::run(const RunEvents& events) const {
       const int64_t first = k * run_batch, n = std::min(run_batch, count - first);
       const auto batch = torch::stack(std::vector<torch::Tensor>(images.begin() + first, images.begin() + first + n));
       options.guidance = guidance.for_images(first, n, count);
+      if (encode_seed) options.encode_seed = *encode_seed + static_cast<uint64_t>(first);
       auto inversion = pipe.invert_latents(batch, options);
       if (inversion.cancelled) {
         result.cancelled = true;
@@ -331,6 +347,7 @@ RunResult InversionJob::run(const RunEvents& events) const {
       const auto originals =
           torch::stack(std::vector<torch::Tensor>(images.begin() + first, images.begin() + first + n));
       options.guidance = guidance.for_images(first, n, count);
+      if (encode_seed) options.encode_seed = *encode_seed + static_cast<uint64_t>(first);
       const auto rec = pipe.reconstruct(detail::slice_latents(all, first, n), options, originals);
       if (rec.cancelled) {
         result.cancelled = true;
@@ -405,6 +422,7 @@ RunResult InversionJob::run(const RunEvents& events) const {
     }
     const auto batch = torch::stack(images);
     options.guidance = guidance.for_images(batch_items, count);
+    if (encode_seed) options.encode_seed = *encode_seed + static_cast<uint64_t>(batch_items.front());
     const auto inversion = pipe.invert_latents(batch, options);
     if (inversion.cancelled) {
       result.cancelled = true;

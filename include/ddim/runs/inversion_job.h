@@ -35,6 +35,11 @@ struct DDIM_API InversionJob {
   std::string reconstruct;               // --reconstruct: PNG name or pattern (a folder with --output-dir)
   int64_t batch_size = 16;               // --batch-size
   bool resize = false;                   // --resize
+  // --encode-seed: encode through an AutoencoderKL as a draw from its posterior
+  // (latent_dist.sample, as pix2pix-zero's invert) instead of its mode (the default,
+  // deterministic): the batch whose first input is input k draws from a CPU generator seeded
+  // encode_seed + k (the sidecar records the batch size). Refused for a VQModel or a pixel-space model.
+  std::optional<uint64_t> encode_seed;
   std::string shard;                     // --shard, with --output-dir
   int64_t shards = 0;                    // --shards
   bool resume = false;                   // --resume, with --output-dir
