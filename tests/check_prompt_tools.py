@@ -124,6 +124,17 @@ def main():
             check(r.returncode != 0 and len(err) == 1 and words in err[0],
                   f"{extra}: rc {r.returncode}, stderr {err}")
             check(not os.path.exists(os.path.join(w, out)), f"{extra}: {out} was written")
+        # --from-sidecar refuses a VAE file whose SHA-256 is not the recorded one.
+        other_vae = os.path.join(w, "other_vae")
+        subprocess.run(["cp", "-r", model, other_vae], check=True)
+        r = run([gen, "--model", other_vae, *base[2:], "--prompt", "a cat", "-o", "ov.png"], w)
+        if check(r.returncode == 0, f"generate on a copy: rc {r.returncode} {r.stderr}"):
+            with open(os.path.join(other_vae, "vae", "model.pt"), "ab") as f:
+                f.write(b"another file")
+            r = run([gen, "--from-sidecar", "ov.png.json", "-o", "ov2.png", "-q"], w)
+            check(r.returncode != 0 and "(another VAE file)" in r.stderr and
+                  not os.path.exists(os.path.join(w, "ov2.png")),
+                  f"--from-sidecar with a changed VAE: rc {r.returncode} {r.stderr}")
         no_text = os.path.join(w, "no_text")
         subprocess.run(["cp", "-r", model, no_text], check=True)
         subprocess.run(["rm", "-r", os.path.join(no_text, "text_encoder")], check=True)

@@ -117,6 +117,10 @@ GenerationJob GenerationJob::from_sidecar(const std::filesystem::path& sidecar) 
   replay.unet_file = r.text("unet_file");
   replay.unet_format = r.text("unet_format");
   replay.unet_sha256 = r.text("unet_sha256");
+  if (r.has("vae_file")) {
+    replay.vae_file = r.text("vae_file");
+    replay.vae_sha256 = r.text("vae_sha256");
+  }
   // The scheduler config as the sidecar recorded it (the model folder's may have changed since).
   replay.scheduler_config = detail::config_text(r.at("scheduler_config"));
   replay.method = r.at("method").dump();
@@ -252,6 +256,14 @@ RunResult GenerationJob::run(const RunEvents& events) const {
   std::shared_ptr<UNet> unet =
       replay ? replay_unet(*replay, model.folder, device, dtype) : load_unet(model.folder, device, dtype);
   // A latent model's VAE decodes what the UNet samples (float32 whatever --dtype says).
+  // The recorded VAE, refused when its SHA-256 changed (another VAE decodes other pixels).
+  if (replay && !replay->vae_file.empty()) {
+    const auto file = model.folder / replay->vae_file;
+    if (const auto found = cached_file_sha256(file); found != replay->vae_sha256) {
+      throw UsageError(replay->source + ": " + file.string() + " has SHA-256 " + found + ", the image was made by " +
+                       replay->vae_sha256 + " (another VAE file)");
+    }
+  }
   const std::shared_ptr<VAE> vae = load_vae(model.folder, device);
   check_image_size(height, width, unet->config(), vae.get());
   // Before any tensor is made: a batch that cannot fit is refused now (under guidance each UNet

@@ -64,6 +64,7 @@ struct DDIM_API GenerationJob {
     int64_t index = 0;
     int64_t batch = 0;
     std::string unet_file, unet_format, unet_sha256;
+    std::string vae_file, vae_sha256;  // a latent model's VAE ("" when the record has none)
     std::string scheduler_config;  // JSON, as Python writes it
     std::string method;            // the sidecar's "method" object (JSON); the latents must still read so
     // The recorded SHA-256 of --embeds and --negative-embeds ("" when none): other files are refused.
