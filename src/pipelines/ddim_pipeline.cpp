@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <utility>
 
 #include "ddim/errors.h"
 #include "ddim/io/files.h"
 #include "ddim/schedulers/scheduler_factory.h"
+#include "ddim/warnings.h"
 #include "models/shape_check.h"
 #include "pipelines/denoising_loop.h"
 #include "pipelines/guided_unet.h"
@@ -18,7 +20,31 @@
 namespace ddim {
 
 std::string read_scheduler_config(const std::filesystem::path& model_dir) {
-  return read_file(model_dir / "scheduler" / "scheduler_config.json");
+  const auto path = model_dir / "scheduler" / "scheduler_config.json";
+  auto text = read_file(path);
+  // StableDiffusionPipeline's constructor rewrites two keys of an outdated config before it
+  // samples (with a deprecation warning): steps_offset to 1, clip_sample to false. A folder of that
+  // pipeline (model_index.json's _class_name) gets the same rewrite, so its images are the
+  // pipeline's.
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(model_dir / "model_index.json", ec)) return text;
+  const auto index = nlohmann::json::parse(read_file(model_dir / "model_index.json"), nullptr, false);
+  if (!index.is_object() || index.value("_class_name", "") != "StableDiffusionPipeline") return text;
+  auto config = nlohmann::json::parse(text, nullptr, false);
+  if (!config.is_object()) return text;  // read (and refused by name) where the scheduler is built
+  bool changed = false;
+  if (config.contains("steps_offset") && config["steps_offset"] != 1) {
+    warn(path.string() + ": steps_offset " + config["steps_offset"].dump() +
+         " read as 1, as StableDiffusionPipeline rewrites an outdated config");
+    config["steps_offset"] = 1;
+    changed = true;
+  }
+  if (config.value("clip_sample", false) == true) {
+    warn(path.string() + ": clip_sample true read as false, as StableDiffusionPipeline rewrites an outdated config");
+    config["clip_sample"] = false;
+    changed = true;
+  }
+  return changed ? config.dump() : text;
 }
 
 uint64_t random_seed() {

@@ -134,7 +134,10 @@ class DDIM_API DDIMPipeline {
   std::shared_ptr<VAE> vae_;
 };
 
-// Reads <model_dir>/scheduler/scheduler_config.json. Throws IOError naming the file.
+// Reads <model_dir>/scheduler/scheduler_config.json. Throws IOError naming the file. For a
+// StableDiffusionPipeline folder (model_index.json's _class_name) it applies that pipeline's
+// constructor rewrite of an outdated config, with a warning each: steps_offset to 1, clip_sample to
+// false, so the folder samples as StableDiffusionPipeline.from_pretrained does.
 DDIM_API std::string read_scheduler_config(const std::filesystem::path& model_dir);
 
 // Throws ConfigError unless `vae` (when not null) turns the UNet's samples into images: latent
