@@ -249,10 +249,10 @@ TEST_F(Latent, ExactMethodsReconstructTheVAELatents) {
       const auto inversion = pipe.invert_latents(images, options);
       const auto rec = pipe.reconstruct(inversion.latents, options, images);
       const auto z = rec.latents.to(torch::kCPU, torch::kFloat32);
-      const double rel = (z - encoded).pow(2).mean().sqrt().item<double>() / encoded.pow(2).mean().sqrt().item<double>();
+      const double rel =
+          (z - encoded).pow(2).mean().sqrt().item<double>() / encoded.pow(2).mean().sqrt().item<double>();
       std::cout << dir.parent_path().filename().string() << " " << name << ": latents relative RMS error " << rel
-                << ", pixel PSNR " << rec.psnr[0] << " dB (the VAE alone: " << 10 * std::log10(1 / vae_mse)
-                << " dB)\n";
+                << ", pixel PSNR " << rec.psnr[0] << " dB (the VAE alone: " << 10 * std::log10(1 / vae_mse) << " dB)\n";
       if (name != "ddim") EXPECT_LE(rel, 1e-3) << dir << " " << name;
     }
   }

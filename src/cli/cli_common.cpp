@@ -74,9 +74,8 @@ void add_model_flags(CLI::App& app, RunModel& model, std::string& folder, bool& 
   app.add_flag("-q,--quiet", quiet, "no progress output");
 }
 
-const char* const kConditionFlags[8] = {"--class-label",     "--guidance-scale", "--guidance-rescale",
-                                        "--embeds",          "--negative-embeds", "--prompt",
-                                        "--negative-prompt", "--clip-skip"};
+const char* const kConditionFlags[8] = {"--class-label",     "--guidance-scale", "--guidance-rescale", "--embeds",
+                                        "--negative-embeds", "--prompt",         "--negative-prompt",  "--clip-skip"};
 
 void add_condition_flags(CLI::App& app, RunCondition& condition, const std::string& scale_default) {
   app.add_option("--class-label", condition.class_label,

@@ -24,10 +24,10 @@ Examples:
 )";
 
 // The flags a sidecar's record replaces under --from-sidecar (and the condition flags).
-constexpr const char* kRecordedFlags[] = {
-    "--steps",       "--eta",    "--seed",  "--num-images", "--batch-size", "--grid",  "--grid-gap", "--latents",
-    "--interpolate", "--frames", "--model", "--dtype",      "--set",        "--shard", "--shards",   "--resume",
-    "--height",      "--width"};
+constexpr const char* kRecordedFlags[] = {"--steps",  "--eta",      "--seed",    "--num-images",  "--batch-size",
+                                          "--grid",   "--grid-gap", "--latents", "--interpolate", "--frames",
+                                          "--model",  "--dtype",    "--set",     "--shard",       "--shards",
+                                          "--resume", "--height",   "--width"};
 
 // The line a run starts with.
 void describe(const ddim::RunPlan& plan) {

@@ -1,5 +1,7 @@
 #include "ddim/io/sha256.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <cstdint>
@@ -8,8 +10,6 @@
 #include <random>
 #include <system_error>
 #include <vector>
-
-#include <unistd.h>
 
 #include "ddim/errors.h"
 #include "models/package_cache.h"
@@ -135,8 +135,7 @@ std::string cached_file_sha256(const std::filesystem::path& path) {
   {
     std::ifstream in(entry);
     std::string digest;
-    if (in >> digest && digest.size() == 64 &&
-        digest.find_first_not_of("0123456789abcdef") == std::string::npos)
+    if (in >> digest && digest.size() == 64 && digest.find_first_not_of("0123456789abcdef") == std::string::npos)
       return digest;
   }
   const auto digest = file_sha256(path);

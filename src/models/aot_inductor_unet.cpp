@@ -2,7 +2,6 @@
 
 #include <c10/util/strides.h>
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
-#include <torch/version.h>
 
 #include <algorithm>
 #include <mutex>
@@ -24,11 +23,6 @@ constexpr const char* kBatch1Model = "batch1";
 constexpr const char* kBatchedModel = "batched";
 // The metadata version this loader reads (PACKAGE_FORMAT_VERSION in scripts/export_unet.py).
 constexpr const char* kFormatVersion = "1";
-
-std::string torch_version() {
-  return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
-         std::to_string(TORCH_VERSION_PATCH);
-}
 
 std::vector<std::string> split_words(const std::string& text) {
   std::istringstream in(text);
@@ -74,10 +68,12 @@ struct AOTInductorUNet::Models {
     // call_once runs again after a throw, so a failed load is reported on every call.
     std::call_once(slot.once, [&] {
       try {
-        slot.loader = std::make_unique<torch::inductor::AOTIModelPackageLoader>(source.string(), slot.name, false, 1, -1);
+        slot.loader =
+            std::make_unique<torch::inductor::AOTIModelPackageLoader>(source.string(), slot.name, false, 1, -1);
       } catch (const std::exception& e) {
         throw ConfigError("cannot load model '" + std::string(slot.name) + "' of " + package.string() + ": " +
-                          detail::first_sentence(e) + "; re-export it with scripts/export_unet.py SRC OUT --format aoti");
+                          detail::first_sentence(e) +
+                          "; re-export it with scripts/export_unet.py SRC OUT --format aoti");
       }
     });
     return *slot.loader;
@@ -116,9 +112,10 @@ AOTInductorUNet::AOTInductorUNet(const std::filesystem::path& model_dir, torch::
     throw ConfigError(package.string() + " was not written by this version's scripts/export_unet.py (package format '" +
                       field("ddim.format_version") + "', expected '" + kFormatVersion + "')" + reexport);
   }
-  if (field("ddim.torch_version") != torch_version()) {
+  if (field("ddim.torch_version") != detail::libtorch_version()) {
     throw ConfigError(package.string() + " was compiled with torch " + field("ddim.torch_version") +
-                      ", this library runs torch " + torch_version() + reexport + " and torch " + torch_version());
+                      ", this library runs torch " + detail::libtorch_version() + reexport + " and torch " +
+                      detail::libtorch_version());
   }
   if (field("ddim.device") != (device.is_cuda() ? "cuda" : "cpu") || field("ddim.dtype") != dtype_name(dtype)) {
     throw ConfigError(

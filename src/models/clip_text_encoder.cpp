@@ -1,7 +1,6 @@
 #include "ddim/models/clip_text_encoder.h"
 
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
-#include <torch/version.h>
 
 #include <sstream>
 #include <unordered_map>
@@ -19,11 +18,6 @@ constexpr const char* kModelName = "model";
 constexpr const char* kKind = "clip_text_encoder";
 constexpr const char* kFormatVersion = "1";
 constexpr const char* kReexport = "; re-export the folder with scripts/export_model.py SRC OUT";
-
-std::string torch_version() {
-  return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
-         std::to_string(TORCH_VERSION_PATCH);
-}
 
 }  // namespace
 
@@ -43,13 +37,14 @@ CLIPTextEncoder::CLIPTextEncoder(const std::filesystem::path& model_dir, torch::
     throw ConfigError(package_.string() + " cannot run on " + device.str() +
                       ": the text encoder runs on the CPU in this version");
   }
-  if (!std::filesystem::is_regular_file(package_)) throw ConfigError("cannot read " + package_.string() + ": no such file");
+  if (!std::filesystem::is_regular_file(package_))
+    throw ConfigError("cannot read " + package_.string() + ": no such file");
   std::unordered_map<std::string, std::string> metadata;
   try {
     metadata = torch::inductor::AOTIModelPackageLoader::load_metadata_from_package(package_.string(), kModelName);
   } catch (const std::exception& e) {
-    throw ConfigError("cannot read " + package_.string() + " (damaged or not an AOTInductor package): " +
-                      detail::first_sentence(e) + kReexport);
+    throw ConfigError("cannot read " + package_.string() +
+                      " (damaged or not an AOTInductor package): " + detail::first_sentence(e) + kReexport);
   }
   const auto field = [&](const std::string& key) {
     const auto it = metadata.find(key);
@@ -66,9 +61,9 @@ CLIPTextEncoder::CLIPTextEncoder(const std::filesystem::path& model_dir, torch::
     throw ConfigError(package_.string() + " is not a text encoder package of this version (kind '" +
                       field("ddim.kind") + "', format '" + field("ddim.format_version") + "')" + kReexport);
   }
-  if (field("ddim.torch_version") != torch_version()) {
+  if (field("ddim.torch_version") != detail::libtorch_version()) {
     throw ConfigError(package_.string() + " was compiled with torch " + field("ddim.torch_version") +
-                      ", this library runs torch " + torch_version() + kReexport);
+                      ", this library runs torch " + detail::libtorch_version() + kReexport);
   }
   std::vector<std::string> required;
   std::istringstream words(field("ddim.cpu_features"));

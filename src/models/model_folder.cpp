@@ -1,5 +1,7 @@
 #include "models/model_folder.h"
 
+#include <torch/version.h>
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -166,6 +168,11 @@ std::string first_sentence(const std::exception& error) {
   std::string what = error.what();
   what = what.substr(0, what.find('\n'));
   return what.substr(0, what.find(". "));
+}
+
+std::string libtorch_version() {
+  return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
+         std::to_string(TORCH_VERSION_PATCH);
 }
 
 }  // namespace ddim::detail

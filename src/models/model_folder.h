@@ -42,4 +42,7 @@ std::string wrong_target_message(const std::filesystem::path& artifact, const st
 // C++ stack trace that follows it.
 std::string first_sentence(const std::exception& error);
 
+// This LibTorch's version, "2.13.0": what a package's ddim.torch_version metadata must equal.
+std::string libtorch_version();
+
 }  // namespace ddim::detail

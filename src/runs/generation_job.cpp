@@ -41,17 +41,18 @@ std::shared_ptr<UNet> replay_unet(const GenerationJob::Replay& replay, const std
 }
 
 // --height / --width against the one size the folder's static export takes.
-void check_image_size(const std::optional<int64_t>& height, const std::optional<int64_t>& width,
-                      const UNetConfig& unet, const VAE* vae) {
+void check_image_size(const std::optional<int64_t>& height, const std::optional<int64_t>& width, const UNetConfig& unet,
+                      const VAE* vae) {
   const int64_t factor = vae ? vae->config().downsampling_factor : 1;
   const int64_t want_h = unet.sample_height * factor, want_w = unet.sample_width * factor;
-  const std::string takes = std::to_string(want_h) + "x" + std::to_string(want_w) + " (height x width" +
-                            (vae ? ": the UNet's sample size " + std::to_string(unet.sample_height) + "x" +
-                                       std::to_string(unet.sample_width) + " times the VAE's factor " +
-                                       std::to_string(factor)
-                                 : ": the UNet's sample size") +
-                            "; exports are static in this version)";
-  for (const auto& [flag, given, want] : {std::tuple{"--height", height, want_h}, std::tuple{"--width", width, want_w}}) {
+  const std::string takes =
+      std::to_string(want_h) + "x" + std::to_string(want_w) + " (height x width" +
+      (vae ? ": the UNet's sample size " + std::to_string(unet.sample_height) + "x" +
+                 std::to_string(unet.sample_width) + " times the VAE's factor " + std::to_string(factor)
+           : ": the UNet's sample size") +
+      "; exports are static in this version)";
+  for (const auto& [flag, given, want] :
+       {std::tuple{"--height", height, want_h}, std::tuple{"--width", width, want_w}}) {
     if (!given) continue;
     if (*given % factor != 0) {
       throw UsageError(std::string(flag) + " " + std::to_string(*given) + ": not a multiple of the VAE's factor " +

@@ -157,7 +157,8 @@ InversionJob InversionJob::from_sidecar(const std::filesystem::path& sidecar) {
   job.batch_size = r.integer("batch_size");
   job.resize = r.boolean("resize");
   if (r.has("encode_seed") && !r.at("encode_seed").is_null()) {
-    if (!r.at("encode_seed").is_number_unsigned()) throw UsageError(r.source() + ": \"encode_seed\" is not a seed or null");
+    if (!r.at("encode_seed").is_number_unsigned())
+      throw UsageError(r.source() + ": \"encode_seed\" is not a seed or null");
     job.encode_seed = r.at("encode_seed").get<uint64_t>();
   }
   if (r.has("condition")) {

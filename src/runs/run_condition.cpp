@@ -1,7 +1,5 @@
 #include "ddim/runs/run_condition.h"
 
-#include "ddim/models/clip_text_encoder.h"
-
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -9,6 +7,7 @@
 
 #include "ddim/errors.h"
 #include "ddim/io/tensor_file.h"
+#include "ddim/models/clip_text_encoder.h"
 #include "runs/latents_files.h"
 
 namespace ddim {

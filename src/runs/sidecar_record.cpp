@@ -120,7 +120,8 @@ nlohmann::json condition_record(const RunCondition& condition, double guidance_s
       {"negative_embeds", file(condition.negative_embeds)},
       {"negative_embeds_sha256", sha(condition.negative_embeds)},
       {"prompt", condition.prompt ? nlohmann::json(*condition.prompt) : nlohmann::json(nullptr)},
-      {"negative_prompt", condition.negative_prompt ? nlohmann::json(*condition.negative_prompt) : nlohmann::json(nullptr)},
+      {"negative_prompt",
+       condition.negative_prompt ? nlohmann::json(*condition.negative_prompt) : nlohmann::json(nullptr)},
       {"clip_skip", condition.clip_skip ? nlohmann::json(*condition.clip_skip) : nlohmann::json(nullptr)}};
 }
 

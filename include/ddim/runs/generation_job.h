@@ -49,9 +49,9 @@ struct DDIM_API GenerationJob {
   // so any other size is refused, naming the one the folder takes.
   std::optional<int64_t> height;
   std::optional<int64_t> width;
-  std::string shard;                  // --shard i/N or auto
-  int64_t shards = 0;                 // --shards, with --shard auto
-  bool resume = false;                // --resume
+  std::string shard;    // --shard i/N or auto
+  int64_t shards = 0;   // --shards, with --shard auto
+  bool resume = false;  // --resume
   // --class-label, --guidance-scale, --guidance-rescale, --embeds, --negative-embeds: what a
   // conditional model samples under (its default guidance when the scale is unset).
   RunCondition condition;
@@ -65,8 +65,8 @@ struct DDIM_API GenerationJob {
     int64_t batch = 0;
     std::string unet_file, unet_format, unet_sha256;
     std::string vae_file, vae_sha256;  // a latent model's VAE ("" when the record has none)
-    std::string scheduler_config;  // JSON, as Python writes it
-    std::string method;            // the sidecar's "method" object (JSON); the latents must still read so
+    std::string scheduler_config;      // JSON, as Python writes it
+    std::string method;                // the sidecar's "method" object (JSON); the latents must still read so
     // The recorded SHA-256 of --embeds and --negative-embeds ("" when none): other files are refused.
     std::string embeds_sha256, negative_embeds_sha256;
   };

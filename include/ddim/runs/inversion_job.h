@@ -40,9 +40,9 @@ struct DDIM_API InversionJob {
   // deterministic): the batch whose first input is input k draws from a CPU generator seeded
   // encode_seed + k (the sidecar records the batch size). Refused for a VQModel or a pixel-space model.
   std::optional<uint64_t> encode_seed;
-  std::string shard;                     // --shard, with --output-dir
-  int64_t shards = 0;                    // --shards
-  bool resume = false;                   // --resume, with --output-dir
+  std::string shard;    // --shard, with --output-dir
+  int64_t shards = 0;   // --shards
+  bool resume = false;  // --resume, with --output-dir
   // The condition to invert under (a conditional model), one label or embedding per input image or
   // one for all; the guidance scale defaults to 1 here.
   RunCondition condition;
