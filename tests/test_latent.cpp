@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ddim/ddim.h"
+#include "expect_refused.h"
 #include "reference_file.h"
 
 namespace {
@@ -39,16 +40,7 @@ class Latent : public ::testing::Test {
   }
 };
 
-// Throws unless `run` throws E with `part` in its message.
-template <typename E>
-void expect_refused(const std::function<void()>& run, const std::string& part) {
-  try {
-    run();
-    ADD_FAILURE() << "not refused: " << part;
-  } catch (const E& e) {
-    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-  }
-}
+using ddim::test::expect_refused;
 
 // A copy of the exported folder with ddim_export.json's "vae" record changed by `edit`.
 fs::path edited_copy(const std::string& name, const std::function<void(json&)>& edit) {

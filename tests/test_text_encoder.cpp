@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ddim/ddim.h"
+#include "expect_refused.h"
 #include "reference_file.h"
 
 namespace {
@@ -52,15 +53,7 @@ class TextEncoder : public ::testing::Test {
   std::vector<fs::path> copies_;
 };
 
-template <typename E>
-void expect_refused(const std::function<void()>& run, const std::string& part) {
-  try {
-    run();
-    ADD_FAILURE() << "not refused: " << part;
-  } catch (const E& e) {
-    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-  }
-}
+using ddim::test::expect_refused;
 
 double max_difference(const torch::Tensor& a, const torch::Tensor& b) {
   EXPECT_EQ(a.sizes(), b.sizes());

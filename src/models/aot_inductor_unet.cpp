@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <mutex>
-#include <sstream>
 #include <unordered_map>
 #include <vector>
 
@@ -23,19 +22,6 @@ constexpr const char* kBatch1Model = "batch1";
 constexpr const char* kBatchedModel = "batched";
 // The metadata version this loader reads (PACKAGE_FORMAT_VERSION in scripts/export_unet.py).
 constexpr const char* kFormatVersion = "1";
-
-std::vector<std::string> split_words(const std::string& text) {
-  std::istringstream in(text);
-  std::vector<std::string> words;
-  for (std::string word; in >> word;) words.push_back(word);
-  return words;
-}
-
-std::string join(const std::vector<std::string>& words) {
-  std::string out;
-  for (const auto& word : words) out += (out.empty() ? "" : " ") + word;
-  return out;
-}
 
 int64_t parse_count(const std::unordered_map<std::string, std::string>& metadata, const std::string& key,
                     const std::filesystem::path& package) {
@@ -97,13 +83,7 @@ AOTInductorUNet::AOTInductorUNet(const std::filesystem::path& model_dir, torch::
   const std::string reexport = "; re-export it with scripts/export_unet.py SRC OUT --format aoti";
 
   // The metadata first: nothing compiled is loaded before it says the package fits this machine.
-  std::unordered_map<std::string, std::string> metadata;
-  try {
-    metadata = torch::inductor::AOTIModelPackageLoader::load_metadata_from_package(package.string(), kBatchedModel);
-  } catch (const std::exception& e) {
-    throw ConfigError("cannot read " + package.string() +
-                      " (damaged or not an AOTInductor package): " + detail::first_sentence(e) + reexport);
-  }
+  const auto metadata = detail::read_package_metadata(package, kBatchedModel, reexport);
   const auto field = [&](const std::string& key) {
     const auto it = metadata.find(key);
     return it == metadata.end() ? std::string() : it->second;
@@ -124,12 +104,15 @@ AOTInductorUNet::AOTInductorUNet(const std::filesystem::path& model_dir, torch::
   }
   // Packages compiled before conditioning existed take (sample, timestep) and record no inputs.
   const auto inputs = field("ddim.inputs").empty() ? std::string("sample timestep") : field("ddim.inputs");
-  if (inputs != join(config_.inputs)) {
+  if (inputs != detail::join_words(config_.inputs)) {
     throw ConfigError(package.string() + " takes inputs (" + inputs + "), but " +
-                      (model_dir / "ddim_export.json").string() + " records (" + join(config_.inputs) + ")" + reexport);
+                      (model_dir / "ddim_export.json").string() + " records (" + detail::join_words(config_.inputs) +
+                      ")" + reexport);
   }
-  if (const auto missing = detail::missing_cpu_features(split_words(field("ddim.cpu_features"))); !missing.empty()) {
-    throw ConfigError(package.string() + " was compiled for CPU features this machine lacks (" + join(missing) +
+  if (const auto missing = detail::missing_cpu_features(detail::split_words(field("ddim.cpu_features")));
+      !missing.empty()) {
+    throw ConfigError(package.string() + " was compiled for CPU features this machine lacks (" +
+                      detail::join_words(missing) +
                       "); re-export it on this machine, or with --march x86-64-v3 for any AVX2 machine, with "
                       "scripts/export_unet.py SRC OUT --format aoti");
   }

@@ -2,7 +2,6 @@
 
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 
-#include <sstream>
 #include <unordered_map>
 
 #include "ddim/errors.h"
@@ -39,13 +38,7 @@ CLIPTextEncoder::CLIPTextEncoder(const std::filesystem::path& model_dir, torch::
   }
   if (!std::filesystem::is_regular_file(package_))
     throw ConfigError("cannot read " + package_.string() + ": no such file");
-  std::unordered_map<std::string, std::string> metadata;
-  try {
-    metadata = torch::inductor::AOTIModelPackageLoader::load_metadata_from_package(package_.string(), kModelName);
-  } catch (const std::exception& e) {
-    throw ConfigError("cannot read " + package_.string() +
-                      " (damaged or not an AOTInductor package): " + detail::first_sentence(e) + kReexport);
-  }
+  const auto metadata = detail::read_package_metadata(package_, kModelName, kReexport);
   const auto field = [&](const std::string& key) {
     const auto it = metadata.find(key);
     return it == metadata.end() ? std::string() : it->second;
@@ -65,14 +58,10 @@ CLIPTextEncoder::CLIPTextEncoder(const std::filesystem::path& model_dir, torch::
     throw ConfigError(package_.string() + " was compiled with torch " + field("ddim.torch_version") +
                       ", this library runs torch " + detail::libtorch_version() + kReexport);
   }
-  std::vector<std::string> required;
-  std::istringstream words(field("ddim.cpu_features"));
-  for (std::string word; words >> word;) required.push_back(word);
-  if (const auto missing = detail::missing_cpu_features(required); !missing.empty()) {
-    std::string list;
-    for (const auto& m : missing) list += (list.empty() ? "" : " ") + m;
-    throw ConfigError(package_.string() + " was compiled for CPU features this machine lacks (" + list + ")" +
-                      kReexport + " on this machine, or with --march x86-64-v3");
+  if (const auto missing = detail::missing_cpu_features(detail::split_words(field("ddim.cpu_features")));
+      !missing.empty()) {
+    throw ConfigError(package_.string() + " was compiled for CPU features this machine lacks (" +
+                      detail::join_words(missing) + ")" + kReexport + " on this machine, or with --march x86-64-v3");
   }
   sequence_length_ = count("ddim.sequence_length");
   hidden_size_ = count("ddim.hidden_size");

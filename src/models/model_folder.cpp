@@ -1,9 +1,11 @@
 #include "models/model_folder.h"
 
+#include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 #include <torch/version.h>
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 #include <vector>
 
 #include "ddim/errors.h"
@@ -168,6 +170,30 @@ std::string first_sentence(const std::exception& error) {
   std::string what = error.what();
   what = what.substr(0, what.find('\n'));
   return what.substr(0, what.find(". "));
+}
+
+std::unordered_map<std::string, std::string> read_package_metadata(const std::filesystem::path& package,
+                                                                   const std::string& model,
+                                                                   const std::string& reexport) {
+  try {
+    return torch::inductor::AOTIModelPackageLoader::load_metadata_from_package(package.string(), model);
+  } catch (const std::exception& e) {
+    throw ConfigError("cannot read " + package.string() +
+                      " (damaged or not an AOTInductor package): " + first_sentence(e) + reexport);
+  }
+}
+
+std::vector<std::string> split_words(const std::string& text) {
+  std::istringstream in(text);
+  std::vector<std::string> words;
+  for (std::string word; in >> word;) words.push_back(word);
+  return words;
+}
+
+std::string join_words(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& word : words) out += (out.empty() ? "" : " ") + word;
+  return out;
 }
 
 std::string libtorch_version() {

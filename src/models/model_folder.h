@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ddim/models/unet.h"
@@ -44,5 +45,16 @@ std::string first_sentence(const std::exception& error);
 
 // This LibTorch's version, "2.13.0": what a package's ddim.torch_version metadata must equal.
 std::string libtorch_version();
+
+// The metadata of model `model` of an AOTInductor package, read before any of its code loads.
+// ConfigError "cannot read <package> (damaged or not an AOTInductor package): ...<reexport>" when
+// it cannot be read.
+std::unordered_map<std::string, std::string> read_package_metadata(const std::filesystem::path& package,
+                                                                   const std::string& model,
+                                                                   const std::string& reexport);
+
+// The words of a space-separated metadata field (ddim.cpu_features, ddim.inputs), and back.
+std::vector<std::string> split_words(const std::string& text);
+std::string join_words(const std::vector<std::string>& words);
 
 }  // namespace ddim::detail
