@@ -15,14 +15,18 @@ SRC is a local diffusers pipeline folder, as its model_index.json names it:
 OUT is the ddim model folder, in diffusers' layout: what scripts/export_unet.py writes for the UNet
 and scheduler, plus for a latent model
 
-    OUT/vqvae/ or OUT/vae/   config.json (the VAE's, scaling_factor and latent_channels kept) and
-                             model.pt: TorchScript with two methods,
+    OUT/vqvae/ or OUT/vae/   config.json (the VAE's, scaling_factor and latent_channels kept), and
+                             as --format says (as for the UNet), model.pt2 and/or model.pt:
                                encode(images[B,3,H,W] in [-1, 1]) -> VQModel: the latents before
                                  quantization (VQModel.encode(x).latents); AutoencoderKL: the
                                  moments [B, 2C, h, w] (mean, then log-variance) the posterior
                                  latent_dist is made of
                                decode(latents[B,C,h,w]) -> images [B,3,H,W] (VQModel: quantized
                                  first, as VQModel.decode does)
+                             model.pt2 (AOTInductor, float32, CPU) holds each at batch 1 and over a
+                             dynamic batch: encode_batch1, encode_batched, decode_batch1,
+                             decode_batched; model.pt (TorchScript, portable) has the methods
+                             encode and decode
     OUT/text_encoder/        config.json and model.pt2: the CLIPTextModel compiled by AOTInductor
                              (scripts/export_text_encoder.py: input_ids [1, L] -> every hidden state
                              through the final layer norm, [layers + 1, 1, L, D], for clip_skip)
@@ -36,8 +40,7 @@ LDMPipeline VQModel whose config gives none (CompVis/ldm-celebahq-256) gets 1.0,
 with, rather than VQModel's default 0.18215, with which diffusers decodes it wrongly (diffusers issue
 6725); ddim_export.json says where the factor came from.
 
-The VAE is exported as TorchScript in this version, whatever --format says for the UNet; the size is
-static: the UNet's sample_size times the VAE's downsampling factor (recorded; other sizes are
+The VAE is exported in float32 (whatever --dtype says for the UNet); the size is static: the UNet's sample_size times the VAE's downsampling factor (recorded; other sizes are
 refused by the loader). shift_factor and force_upcast are used only by SD3/Flux and SDXL pipelines:
 they are recorded, and a folder of such a pipeline is refused. Each artifact is checked against
 eager before anything is written, and OUT is written under a temporary name and renamed.
@@ -130,22 +133,94 @@ def downsampling_factor(vae):
     return 2 ** (len(vae.config.block_out_channels) - 1)
 
 
-def check_vae(traced, wrapper, image_shape, latent_shape):
-    """Largest absolute difference of the traced encode and decode from eager, on batches 1 and 3."""
+class VAEPart(torch.nn.Module):
+    """One of VAEMethods' methods as forward, for torch.export."""
+
+    def __init__(self, methods, name):
+        super().__init__()
+        self.methods = methods
+        self.name = name
+
+    def forward(self, x):
+        return getattr(self.methods, self.name)(x)
+
+
+def vae_inputs(image_shape, latent_shape, batch, gen):
+    """{"encode": images in [-1, 1], "decode": latents} of `batch`."""
+    return {"encode": torch.rand((batch, *image_shape), generator=gen) * 2 - 1,
+            "decode": torch.randn((batch, *latent_shape), generator=gen)}
+
+
+def check_vae(run, wrapper, image_shape, latent_shape, what, batches=(1, 3), methods=("encode", "decode")):
+    """Largest absolute difference of run(method, x) from eager for each of `methods`, over `batches`."""
     gen = torch.Generator().manual_seed(1)
     worst = 0.0
     with torch.no_grad():
-        for batch in (1, 3):
-            x = torch.rand((batch, *image_shape), generator=gen) * 2 - 1
-            z = torch.randn((batch, *latent_shape), generator=gen)
-            for what, a, b in (("encode", traced.encode(x), wrapper.encode(x)),
-                               ("decode", traced.decode(z), wrapper.decode(z))):
+        for batch in batches:
+            for method, x in vae_inputs(image_shape, latent_shape, batch, gen).items():
+                if method not in methods:
+                    continue
+                a, b = run(method, x), getattr(wrapper, method)(x)
                 if a.shape != b.shape:
-                    raise ExportError(f"traced VAE {what} gives {tuple(a.shape)}, eager {tuple(b.shape)}")
+                    raise ExportError(f"{what} {method} gives {tuple(a.shape)}, eager {tuple(b.shape)}")
                 worst = max(worst, (a - b).abs().max().item())
     if not worst <= export_unet.TOLERANCE["float32"]:
-        raise ExportError(f"traced VAE differs from eager by {worst:.3g} (> {export_unet.TOLERANCE['float32']})")
+        raise ExportError(f"{what} differs from eager by {worst:.3g} (> {export_unet.TOLERANCE['float32']})")
     return worst
+
+
+def trace_vae(wrapper, path, image_shape, latent_shape):
+    """TorchScript: one module with the methods encode and decode, saved to path after the check."""
+    example = {m: (x,) for m, x in vae_inputs(image_shape, latent_shape, 2, torch.Generator().manual_seed(0)).items()}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace_module(wrapper, example, check_trace=False)
+    worst = check_vae(lambda m, x: getattr(traced, m)(x), wrapper, image_shape, latent_shape, "traced VAE")
+    traced.save(path)
+    return {"max_abs_error": worst}
+
+
+def compile_vae(wrapper, path, image_shape, latent_shape, device, march, threads):
+    """AOTInductor: encode and decode, each at batch 1 and over a dynamic batch (as the UNet's package),
+    in one package at path: models encode_batch1, encode_batched, decode_batch1, decode_batched."""
+    from torch._inductor import aot_compile
+    from torch._inductor.package import load_package, package_aoti
+
+    n_threads = threads or torch.get_num_threads()
+    configs, metadata, cpu_features, vec_isa = export_unet.package_settings(device, "float32", march, n_threads)
+    metadata.update({"ddim.kind": "vae", "ddim.vae_class": type(wrapper.vae).__name__})
+    files, ranges = {}, {}
+    with export_unet.torch_threads(n_threads), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for method in ("encode", "decode"):
+            part = VAEPart(wrapper, method).eval()
+            gen = torch.Generator().manual_seed(0)
+            one = vae_inputs(image_shape, latent_shape, 1, gen)[method]
+            two = vae_inputs(image_shape, latent_shape, 2, gen)[method]
+            programs = {f"{method}_batch1": torch.export.export(part, (one,)),
+                        # An example batch >= 2: torch.export specializes a dimension of size 1.
+                        f"{method}_batched": torch.export.export(part, (two,),
+                                                                 dynamic_shapes=({0: torch.export.Dim.AUTO},))}
+            for name, ep in programs.items():
+                ranges[name] = export_unet.batch_range(ep, "x")
+                options = dict(configs, **{"aot_inductor.metadata": dict(
+                    metadata, **{"ddim.batch_min": str(ranges[name][0]), "ddim.batch_max": str(ranges[name][1])})})
+                files[name] = aot_compile(ep.module(), ep.example_inputs[0], options=options)
+        package_aoti(path, files)
+    models = {name: load_package(path, name) for name in files}
+    worst = 0.0
+    for method in ("encode", "decode"):
+        lo, hi = ranges[f"{method}_batched"]
+        for suffix, batches in (("batch1", (1,)), ("batched", (lo, min(hi, lo + 1)))):
+            name = f"{method}_{suffix}"
+            worst = max(worst, check_vae(lambda m, x: models[name](x), wrapper, image_shape, latent_shape,
+                                         f"VAE package model {name}", batches, methods=(method,)))
+    meta = {"max_abs_error": worst, "cpu_features": cpu_features, "threads": n_threads,
+            "batched_range": {m: list(ranges[f"{m}_batched"]) for m in ("encode", "decode")},
+            "package_models": sorted(files)}
+    if device == "cpu":
+        meta.update(march=march, vec_isa=vec_isa)
+    return meta
 
 
 def scaling_factor(src, component, pipeline, vae, override):
@@ -164,8 +239,10 @@ def scaling_factor(src, component, pipeline, vae, override):
     return vae.config.scaling_factor, "the VAE's config" if given else "the VAE class's default"
 
 
-def export_vae(src, component, folder, unet_config, pipeline, scaling_override=None):
-    """Writes folder/<component>/{config.json, model.pt}; returns ddim_export.json's "vae" record."""
+def export_vae(src, component, folder, unet_config, pipeline, scaling_override=None, formats=("torchscript",),
+               device="cpu", march="native", threads=0):
+    """Writes folder/<component>/config.json and, per format, model.pt (TorchScript) or model.pt2
+    (AOTInductor); returns ddim_export.json's "vae" record."""
     vae = load_vae(src, component)
     config = vae.config
     factor_value, factor_source = scaling_factor(src, component, pipeline, vae, scaling_override)
@@ -175,6 +252,9 @@ def export_vae(src, component, folder, unet_config, pipeline, scaling_override=N
     if config.get("norm_type", "group") != "group" or config.get("lookup_from_codebook", False):
         raise ExportError(f"{src}/{component}: VQModel norm_type {config.get('norm_type')!r} / lookup_from_codebook "
                           f"{config.get('lookup_from_codebook')!r} is not exported (only 'group' / false)")
+    if device != "cpu" and "aoti" in formats:
+        raise ExportError(f"--device {device} --format {'/'.join(formats)}: AOTInductor packages are made for the "
+                          "CPU in this version; use --format torchscript")
     factor = downsampling_factor(vae)
     size = unet_config["sample_size"]
     latent_hw = (size, size) if isinstance(size, int) else tuple(size)
@@ -182,27 +262,24 @@ def export_vae(src, component, folder, unet_config, pipeline, scaling_override=N
     image_shape = (config.in_channels, *image_hw)
     latent_shape = (config.latent_channels, *latent_hw)
     wrapper = VAEMethods(vae).eval()
-    gen = torch.Generator().manual_seed(0)
-    example = {"encode": (torch.rand((2, *image_shape), generator=gen) * 2 - 1,),
-               "decode": (torch.randn((2, *latent_shape), generator=gen),)}
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        traced = torch.jit.trace_module(wrapper, example, check_trace=False)
-    worst = check_vae(traced, wrapper, image_shape, latent_shape)
     out = os.path.join(folder, component)
     os.makedirs(out)
-    traced.save(os.path.join(out, "model.pt"))
+    record = {"component": component, "class": type(vae).__name__, "formats": list(formats),
+              "scaling_factor": factor_value, "scaling_factor_source": factor_source,
+              "shift_factor": config.get("shift_factor"), "force_upcast": config.get("force_upcast"),
+              "latent_channels": config.latent_channels, "in_channels": config.in_channels,
+              "out_channels": config.out_channels, "downsampling_factor": factor, "image_size": list(image_hw),
+              "latent_size": list(latent_hw)}
+    for fmt in formats:
+        path = os.path.join(out, export_unet.ARTIFACT[fmt])
+        record[fmt] = (trace_vae(wrapper, path, image_shape, latent_shape) if fmt == "torchscript" else
+                       compile_vae(wrapper, path, image_shape, latent_shape, device, march, threads))
     vae_config = dict(config)
     vae_config["_class_name"] = type(vae).__name__
     vae_config["scaling_factor"] = factor_value
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(vae_config, f, indent=2, sort_keys=True)
-    return {"component": component, "class": type(vae).__name__, "format": "torchscript",
-            "scaling_factor": factor_value, "scaling_factor_source": factor_source, "shift_factor": config.get("shift_factor"),
-            "force_upcast": config.get("force_upcast"), "latent_channels": config.latent_channels,
-            "in_channels": config.in_channels, "out_channels": config.out_channels,
-            "downsampling_factor": factor, "image_size": list(image_hw), "latent_size": list(latent_hw),
-            "torchscript": {"max_abs_error": worst}}
+    return record
 
 
 def export(args):
@@ -228,7 +305,8 @@ def export(args):
                                   args.sequence_length)
         if vae_component:
             unet_config = json.load(open(os.path.join(folder, "unet", "config.json")))
-            meta["vae"] = export_vae(src, vae_component, folder, unet_config, pipeline, args.vae_scaling_factor)
+            meta["vae"] = export_vae(src, vae_component, folder, unet_config, pipeline, args.vae_scaling_factor,
+                                     export_unet.FORMATS[args.format], args.device, args.march, args.threads)
             meta["pipeline"] = pipeline
             with open(os.path.join(folder, "ddim_export.json"), "w") as f:
                 json.dump(meta, f, indent=2)
@@ -257,7 +335,7 @@ def main():
     parser.add_argument("src", help="local diffusers pipeline folder (model_index.json)")
     parser.add_argument("out", help="ddim model folder to write")
     parser.add_argument("--format", default="aoti", choices=list(export_unet.FORMATS),
-                        help="the UNet's artifact(s), as export_unet.py (the VAE: TorchScript)")
+                        help="the UNet's and the VAE's artifact(s), as export_unet.py")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--dtype", default="float32", choices=list(export_unet.DTYPES))
     parser.add_argument("--march", default="native")
@@ -275,7 +353,8 @@ def main():
         print(f"export_model: {e}", file=sys.stderr)
         return 1
     vae = meta.get("vae")
-    what = f" with {vae['class']} ({vae['component']}/, error {vae['torchscript']['max_abs_error']:.2g})" if vae else ""
+    errors = ", ".join(f"{fmt} error {vae[fmt]['max_abs_error']:.2g}" for fmt in vae["formats"]) if vae else ""
+    what = f" with {vae['class']} ({vae['component']}/, {errors})" if vae else ""
     if "text_encoder" in meta:
         what += f" and CLIPTextModel (text_encoder/, error {meta['text_encoder']['error']:.2g})"
     print(f"exported {args.src} to {args.out}: {meta.get('pipeline', 'UNet')}{what}")

@@ -304,14 +304,15 @@ def compiler_features(march, arch_flags):
     return sorted({flag for macro, flag in CPU_FEATURE_MACROS.items() if macro in defined})
 
 
-def batch_range(ep):
-    """(min, max) of the batch dimension torch.export proved for the sample input."""
-    node = next(n for n in ep.graph.nodes if n.op == "placeholder" and n.name == "sample")
+def batch_range(ep, input_name="sample"):
+    """(min, max) of the batch dimension torch.export proved for the input named input_name."""
+    node = next(n for n in ep.graph.nodes if n.op == "placeholder" and n.name == input_name)
     size = node.meta["val"].shape[0]
     if isinstance(size, int):
         return size, size
     vr = ep.range_constraints[size.node.expr]
-    upper = int(vr.upper) if vr.upper.is_finite else 1 << 31
+    # An unbounded range ends at torch's int_oo, a sympy infinity that int() cannot convert.
+    upper = int(vr.upper) if vr.upper.is_finite and float(vr.upper) < 1 << 31 else 1 << 31
     return int(vr.lower), upper
 
 

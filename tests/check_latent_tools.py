@@ -36,9 +36,10 @@ def main():
     model = os.path.abspath(os.path.join(fixture, "ldm", "model"))
     doc = json.load(open(os.path.join(fixture, "ref", "reference.json")))
     tensors = load_file(os.path.join(fixture, "ref", "reference.safetensors"))
-    vae_sha = hashlib.sha256(open(os.path.join(model, "vqvae", "model.pt"), "rb").read()).hexdigest()
+    # The folder has both VAE files; the tools run the compiled one, as for the UNet.
+    vae_sha = hashlib.sha256(open(os.path.join(model, "vqvae", "model.pt2"), "rb").read()).hexdigest()
     with tempfile.TemporaryDirectory() as w:
-        # LDMPipeline's images through the tool (the AOTInductor UNet: within 2 levels).
+        # LDMPipeline's images through the tool (the AOTInductor UNet and VAE: within 2 levels).
         case = next(c for c in doc["cases"] if c["kind"] == "generate" and c["batch"] == 3 and c["eta"] == 1.0)
         r = run([gen, "--model", model, "-n", "3", "--batch-size", "3", "--steps", str(case["steps"]), "--eta", "1",
                  "--seed", str(case["seed"]), "-o", "ldm.png", "-q"], w)
@@ -51,7 +52,7 @@ def main():
                 check(diff.max() <= 2 and (diff == 0).mean() >= 0.99,
                       f"LDMPipeline parity through ddim-generate: {diff.max()} levels, {(diff == 0).mean():.4f} same")
             side = json.load(open(os.path.join(w, "ldm_0.png.json")))
-            check(side.get("vae_file") == "vqvae/model.pt" and side.get("vae_sha256") == vae_sha,
+            check(side.get("vae_file") == "vqvae/model.pt2" and side.get("vae_sha256") == vae_sha,
                   f"sidecar names the VAE: {side.get('vae_file')} {side.get('vae_sha256')}")
         # Invert through the encoder, reconstruct through the decoder; the latents are the UNet's size.
         r = run([inv, "--model", model, "ldm_0.png", "-o", "lat.pt", "--reconstruct", "back.png", "--steps", "10",

@@ -132,7 +132,8 @@ def main():
         subprocess.run(["cp", "-r", model, other_vae], check=True)
         r = run([gen, "--model", other_vae, *base[2:], "--prompt", "a cat", "-o", "ov.png"], w)
         if check(r.returncode == 0, f"generate on a copy: rc {r.returncode} {r.stderr}"):
-            with open(os.path.join(other_vae, "vae", "model.pt"), "ab") as f:
+            vae_file = json.load(open(os.path.join(w, "ov.png.json")))["vae_file"]
+            with open(os.path.join(other_vae, vae_file), "ab") as f:
                 f.write(b"another file")
             r = run([gen, "--from-sidecar", "ov.png.json", "-o", "ov2.png", "-q"], w)
             check(r.returncode != 0 and "(another VAE file)" in r.stderr and

@@ -55,18 +55,20 @@ fs::path edited_copy(const std::string& name, const std::function<void(json&)>& 
   return dir;
 }
 
-// Targets: with the TorchScript UNet (diffusers' kernels, traced) bit-identical images; with the
-// AOTInductor UNet within 2 of 255 levels, at least 99 % of the bytes identical. The VAE is
-// TorchScript in both.
+// Targets: with the TorchScript UNet and VAE (diffusers' kernels, traced) bit-identical images;
+// with the AOTInductor UNet and VAE within 2 of 255 levels, at least 99 % of the bytes identical.
 TEST_F(Latent, SamplingMatchesLDMPipeline) {
-  const auto vae = std::shared_ptr<ddim::VAE>(ddim::load_vae(kModel));
-  ASSERT_TRUE(vae);
-  EXPECT_EQ(vae->config().class_name, "VQModel");
-  EXPECT_DOUBLE_EQ(vae->config().scaling_factor, reference().doc.at("scaling_factor").get<double>());
-  const std::vector<std::pair<std::string, std::shared_ptr<ddim::UNet>>> unets = {
-      {"TorchScript", std::make_shared<ddim::TorchScriptUNet>(kModel, torch::kCPU, torch::kFloat32)},
-      {"AOTInductor", std::make_shared<ddim::AOTInductorUNet>(kModel, torch::kCPU, torch::kFloat32)}};
-  for (const auto& [name, unet] : unets) {
+  const struct {
+    std::string name;
+    std::shared_ptr<ddim::UNet> unet;
+    std::shared_ptr<ddim::VAE> vae;
+  } backends[] = {{"TorchScript", std::make_shared<ddim::TorchScriptUNet>(kModel, torch::kCPU, torch::kFloat32),
+                   std::make_shared<ddim::TorchScriptVAE>(kModel, torch::kCPU)},
+                  {"AOTInductor", std::make_shared<ddim::AOTInductorUNet>(kModel, torch::kCPU, torch::kFloat32),
+                   std::make_shared<ddim::AOTInductorVAE>(kModel, torch::kCPU)}};
+  for (const auto& [name, unet, vae] : backends) {
+    EXPECT_EQ(vae->config().class_name, "VQModel");
+    EXPECT_DOUBLE_EQ(vae->config().scaling_factor, reference().doc.at("scaling_factor").get<double>());
     ddim::DDIMPipeline pipe(unet, ddim::read_scheduler_config(kModel));
     pipe.set_vae(vae);
     int64_t bytes = 0, identical = 0, worst_levels = 0;
@@ -87,7 +89,7 @@ TEST_F(Latent, SamplingMatchesLDMPipeline) {
       bytes += a.numel();
       identical += (a == b).sum().item<int64_t>();
     }
-    std::cout << name << " UNet: image bytes identical "
+    std::cout << name << " UNet and VAE: image bytes identical "
               << 100.0 * static_cast<double>(identical) / static_cast<double>(bytes) << " %, largest difference "
               << worst_levels << " levels\n";
     EXPECT_LE(worst_levels, 2) << name;
@@ -101,8 +103,7 @@ TEST_F(Latent, SamplingMatchesLDMPipeline) {
 TEST_F(Latent, SamplingMatchesStableDiffusionPipeline) {
   const auto& t = reference().tensors;
   const auto unet = std::make_shared<ddim::TorchScriptUNet>(kSD, torch::kCPU, torch::kFloat32);
-  const auto vae = std::shared_ptr<ddim::VAE>(ddim::load_vae(kSD));
-  ASSERT_TRUE(vae);
+  const auto vae = std::make_shared<ddim::TorchScriptVAE>(kSD, torch::kCPU);
   EXPECT_EQ(vae->config().class_name, "AutoencoderKL");
   int cases = 0;
   for (const auto& c : reference().doc.at("cases")) {
@@ -128,10 +129,10 @@ TEST_F(Latent, SamplingMatchesStableDiffusionPipeline) {
   EXPECT_EQ(cases, 2);
 }
 
-// AutoencoderKL: latent_dist.mode() and latent_dist.sample(generator), bit for bit.
+// AutoencoderKL: latent_dist.mode() and latent_dist.sample(generator), bit for bit (TorchScript).
 TEST_F(Latent, EncodeMatchesAutoencoderKL) {
   const auto& t = reference().tensors;
-  const auto vae = ddim::load_vae(kSD);
+  const auto vae = std::make_unique<ddim::TorchScriptVAE>(kSD, torch::kCPU);
   const auto x = t.at("sd.encode.images").permute({0, 3, 1, 2}).contiguous() * 2 - 1;
   EXPECT_TRUE(torch::equal(vae->encode(x), t.at("sd.encode.mode")));
   for (const auto& c : reference().doc.at("cases")) {
@@ -155,7 +156,7 @@ TEST_F(Latent, FromPretrainedDecodesThroughTheVAE) {
 
 // VQModel.encode(x).latents * scaling_factor, bit for bit; for a VQModel mode and sample agree.
 TEST_F(Latent, EncodeMatchesVQModel) {
-  const auto vae = ddim::load_vae(kModel);
+  const auto vae = std::make_unique<ddim::TorchScriptVAE>(kModel, torch::kCPU);
   const auto& images = reference().tensors.at("invert.images");
   const auto x = images.permute({0, 3, 1, 2}).contiguous() * 2 - 1;
   const auto latents = vae->encode(x) * vae->config().scaling_factor;
@@ -173,7 +174,7 @@ TEST_F(Latent, InversionEncodesAndReconstructionDecodes) {
   ASSERT_NE(invert, nullptr);
   const auto unet = std::make_shared<ddim::TorchScriptUNet>(kModel, torch::kCPU, torch::kFloat32);
   ddim::InversionPipeline pipe(unet, ddim::read_scheduler_config(kModel), ddim::InverseScheduler::kDDIM);
-  pipe.set_vae(ddim::load_vae(kModel));
+  pipe.set_vae(std::make_shared<ddim::TorchScriptVAE>(kModel, torch::kCPU));
   ddim::InvertOptions options;
   options.num_inference_steps = invert->at("steps").get<int64_t>();
   const auto& images = t.at("invert.images");
@@ -200,15 +201,55 @@ TEST_F(Latent, BadVAEsAreRefused) {
                                     "the VQModel's latents [4, 8, 8] do not match the UNet's input [3, 8, 8]");
   const auto scaling = edited_copy("scaling", [](json& m) { m["vae"]["scaling_factor"] = "big"; });
   expect_refused<ddim::ConfigError>([&] { ddim::load_vae(scaling); }, "vae scaling_factor is \"big\"");
+  // A damaged trace; a damaged package (load_vae then runs the trace, warned); both damaged.
   const auto damaged = edited_copy("damaged", [](json&) {});
   fs::resize_file(damaged / "vqvae" / "model.pt", 1000);
-  expect_refused<ddim::ConfigError>([&] { ddim::load_vae(damaged); }, "cannot load " + (damaged / "vqvae").string());
+  expect_refused<ddim::ConfigError>([&] { ddim::TorchScriptVAE(damaged, torch::kCPU); },
+                                    "cannot load " + (damaged / "vqvae").string());
+  const auto damaged_package = edited_copy("damaged_package", [](json&) {});
+  fs::resize_file(damaged_package / "vqvae" / "model.pt2", 1000);
+  const std::string package_refusal =
+      "cannot read " + (damaged_package / "vqvae" / "model.pt2").string() + " (damaged or not an AOTInductor package)";
+  expect_refused<ddim::ConfigError>([&] { ddim::AOTInductorVAE(damaged_package, torch::kCPU); }, package_refusal);
+  EXPECT_NE(dynamic_cast<ddim::TorchScriptVAE*>(ddim::load_vae(damaged_package).get()), nullptr);
+  fs::resize_file(damaged_package / "vqvae" / "model.pt", 1000);
+  expect_refused<ddim::ConfigError>([&] { ddim::load_vae(damaged_package); }, package_refusal);
+  // A UNet package in the VAE's place.
+  const auto wrong_kind = edited_copy("wrong_kind", [](json&) {});
+  fs::copy_file(kModel / "unet" / "model.pt2", wrong_kind / "vqvae" / "model.pt2", fs::copy_options::overwrite_existing);
+  expect_refused<ddim::ConfigError>([&] { ddim::AOTInductorVAE(wrong_kind, torch::kCPU); },
+                                    "cannot read " + (wrong_kind / "vqvae" / "model.pt2").string());
   const auto vae = ddim::load_vae(kModel);
   expect_refused<ddim::UsageError>(
       [&] {
         vae->encode(torch::zeros({1, 3, 32, 32}));
       },
       "VAE: images of shape [1, 3, 32, 32]");
+}
+
+// The compiled VAE against the traced one (diffusers' kernels), encode and decode, at batch 1 (the
+// batch-1 models), in the dynamic range, and past its end (chunks): relative RMS error <= 1e-5.
+// load_vae picks the package when the folder has one.
+TEST_F(Latent, CompiledVAEMatchesTheTrace) {
+  for (const auto& dir : {kModel, kSD}) {
+    const auto compiled = ddim::load_vae(dir);
+    ASSERT_NE(dynamic_cast<ddim::AOTInductorVAE*>(compiled.get()), nullptr) << dir;
+    EXPECT_EQ(compiled->file(), dir / compiled->config().component / "model.pt2");
+    ddim::TorchScriptVAE traced(dir, torch::kCPU);
+    const auto& v = traced.config();
+    torch::manual_seed(0);
+    for (const int64_t batch : {1, 3, 70}) {
+      const auto images = torch::rand({batch, v.in_channels, v.image_height, v.image_width}) * 2 - 1;
+      const auto latents = torch::randn({batch, v.latent_channels, v.latent_height(), v.latent_width()});
+      for (const auto& [what, got, want] :
+           {std::tuple{"encode", compiled->encoder_output(images), traced.encoder_output(images)},
+            std::tuple{"decode", compiled->decode(latents), traced.decode(latents)}}) {
+        ASSERT_EQ(got.sizes(), want.sizes()) << what << " batch " << batch;
+        const double rel = (got - want).pow(2).mean().sqrt().item<double>() / want.pow(2).mean().sqrt().item<double>();
+        EXPECT_LE(rel, 1e-5) << dir << " " << what << " batch " << batch;
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <ddim/io/sha256.h>
 #include <ddim/io/tensor_file.h>
 #include <ddim/models/aot_inductor_unet.h>
+#include <ddim/models/aot_inductor_vae.h>
 #include <ddim/models/clip_text_encoder.h>
 #include <ddim/models/condition.h>
 #include <ddim/models/torchscript_unet.h>

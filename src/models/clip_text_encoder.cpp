@@ -5,7 +5,7 @@
 #include <unordered_map>
 
 #include "ddim/errors.h"
-#include "models/cpu_features.h"
+#include "models/batched_package.h"
 #include "models/model_folder.h"
 #include "models/package_cache.h"
 
@@ -54,15 +54,7 @@ CLIPTextEncoder::CLIPTextEncoder(const std::filesystem::path& model_dir, torch::
     throw ConfigError(package_.string() + " is not a text encoder package of this version (kind '" +
                       field("ddim.kind") + "', format '" + field("ddim.format_version") + "')" + kReexport);
   }
-  if (field("ddim.torch_version") != detail::libtorch_version()) {
-    throw ConfigError(package_.string() + " was compiled with torch " + field("ddim.torch_version") +
-                      ", this library runs torch " + detail::libtorch_version() + kReexport);
-  }
-  if (const auto missing = detail::missing_cpu_features(detail::split_words(field("ddim.cpu_features")));
-      !missing.empty()) {
-    throw ConfigError(package_.string() + " was compiled for CPU features this machine lacks (" +
-                      detail::join_words(missing) + ")" + kReexport + " on this machine, or with --march x86-64-v3");
-  }
+  detail::check_package_fits(package_, metadata, kReexport);
   sequence_length_ = count("ddim.sequence_length");
   hidden_size_ = count("ddim.hidden_size");
   num_hidden_layers_ = count("ddim.num_hidden_layers");

@@ -7,11 +7,11 @@
 namespace ddim {
 
 TorchScriptVAE::TorchScriptVAE(const std::filesystem::path& model_dir, torch::Device device)
-    : config_(detail::read_vae_config(model_dir)), device_(device) {
+    : config_(detail::read_vae_config(model_dir)), device_(device), file_(model_dir / config_.component / "model.pt") {
   const auto meta = detail::read_json(model_dir / "ddim_export.json");
   const std::string exported_device = meta.value("device", std::string("cpu"));
   const std::string wanted_device = device.is_cuda() ? "cuda" : "cpu";
-  const auto file = model_dir / config_.component / "model.pt";
+  const auto& file = file_;
   if (exported_device != wanted_device) {
     throw ConfigError(detail::wrong_target_message(file, exported_device, "float32", device, torch::kFloat32));
   }

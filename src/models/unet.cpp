@@ -8,6 +8,7 @@
 #include "ddim/warnings.h"
 #include "models/cpu_features.h"
 #include "models/model_folder.h"
+#include "models/package_or_trace.h"
 
 namespace ddim {
 namespace {
@@ -61,24 +62,10 @@ torch::Tensor UNet::forward(const torch::Tensor& sample, int64_t timestep, const
 std::unique_ptr<UNet> load_unet(const std::filesystem::path& model_dir, torch::Device device, torch::ScalarType dtype) {
   const auto unet_dir = model_dir / "unet";
   const bool has_package = std::filesystem::exists(unet_dir / "model.pt2");
-  const bool has_trace = std::filesystem::exists(unet_dir / "model.pt");
   if (!has_package) return std::make_unique<TorchScriptUNet>(model_dir, device, dtype);
-  try {
-    return std::make_unique<AOTInductorUNet>(model_dir, device, dtype);
-  } catch (const ConfigError& package_error) {
-    if (!has_trace) throw;
-    // The portable TorchScript file is the fallback; when it does not fit either, the package's
-    // reason is the one to report.
-    std::unique_ptr<UNet> fallback;
-    try {
-      fallback = std::make_unique<TorchScriptUNet>(model_dir, device, dtype);
-    } catch (const ConfigError&) {
-      throw package_error;
-    }
-    warn(std::string(package_error.what()) + "; running " + (unet_dir / "model.pt").string() +
-         " (TorchScript) instead");
-    return fallback;
-  }
+  return detail::package_or_trace<UNet>([&] { return std::make_unique<AOTInductorUNet>(model_dir, device, dtype); },
+                                        [&] { return std::make_unique<TorchScriptUNet>(model_dir, device, dtype); },
+                                        unet_dir / "model.pt");
 }
 
 std::filesystem::path package_path(const std::filesystem::path& model_dir, torch::ScalarType dtype) {

@@ -3,8 +3,10 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "ddim/errors.h"
+#include "ddim/models/aot_inductor_vae.h"
 #include "ddim/models/torchscript_vae.h"
 #include "models/model_folder.h"
+#include "models/package_or_trace.h"
 #include "models/shape_check.h"
 
 namespace ddim {
@@ -33,7 +35,12 @@ std::unique_ptr<VAE> load_vae(const std::filesystem::path& model_dir, torch::Dev
   if (!std::filesystem::exists(meta_path)) return nullptr;
   const auto meta = detail::read_json(meta_path);
   if (!meta.is_object() || !meta.contains("vae")) return nullptr;
-  return std::make_unique<TorchScriptVAE>(model_dir, device);
+  const auto component = detail::read_vae_config(model_dir).component;
+  const bool has_package = std::filesystem::exists(model_dir / component / "model.pt2");
+  if (!has_package) return std::make_unique<TorchScriptVAE>(model_dir, device);
+  return detail::package_or_trace<VAE>([&] { return std::make_unique<AOTInductorVAE>(model_dir, device); },
+                                       [&] { return std::make_unique<TorchScriptVAE>(model_dir, device); },
+                                       model_dir / component / "model.pt");
 }
 
 }  // namespace ddim

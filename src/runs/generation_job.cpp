@@ -9,7 +9,9 @@
 #include "ddim/io/image.h"
 #include "ddim/io/sha256.h"
 #include "ddim/models/aot_inductor_unet.h"
+#include "ddim/models/aot_inductor_vae.h"
 #include "ddim/models/torchscript_unet.h"
+#include "ddim/models/torchscript_vae.h"
 #include "ddim/pipelines/inversion_pipeline.h"
 #include "ddim/pipelines/slerp.h"
 #include "ddim/runs/output_names.h"
@@ -27,17 +29,39 @@ constexpr const char* kTool = "ddim-generate";
 
 // The UNet file the record names (its format decides the backend, as load_unet chose when the image
 // was made), refused when its SHA-256 is not the recorded one: another file gives other pixels.
+void check_recorded_file(const std::string& source, const std::filesystem::path& file, const std::string& recorded,
+                         const std::string& what) {
+  if (const auto found = cached_file_sha256(file); found != recorded) {
+    throw UsageError(source + ": " + file.string() + " has SHA-256 " + found + ", the image was made by " + recorded +
+                     " (another " + what + ")");
+  }
+}
+
 std::shared_ptr<UNet> replay_unet(const GenerationJob::Replay& replay, const std::filesystem::path& model,
                                   torch::Device device, torch::ScalarType dtype) {
-  const auto file = model / replay.unet_file;
-  const auto found = cached_file_sha256(file);
-  if (found != replay.unet_sha256) {
-    throw UsageError(replay.source + ": " + file.string() + " has SHA-256 " + found + ", the image was made by " +
-                     replay.unet_sha256 + " (another model file)");
-  }
+  check_recorded_file(replay.source, model / replay.unet_file, replay.unet_sha256, "model file");
   if (replay.unet_format == "aoti") return std::make_shared<AOTInductorUNet>(model, device, dtype);
   if (replay.unet_format == "torchscript") return std::make_shared<TorchScriptUNet>(model, device, dtype);
   throw UsageError(replay.source + ": unknown unet_format \"" + replay.unet_format + "\"");
+}
+
+// The VAE file the record names, loaded by the backend its name says (model.pt2: the package),
+// refused when its SHA-256 is not the recorded one: another VAE decodes other pixels.
+std::shared_ptr<VAE> replay_vae(const GenerationJob::Replay& replay, const std::filesystem::path& model,
+                                torch::Device device) {
+  const auto file = model / replay.vae_file;
+  check_recorded_file(replay.source, file, replay.vae_sha256, "VAE file");
+  std::shared_ptr<VAE> vae;
+  if (file.extension() == ".pt2") {
+    vae = std::make_shared<AOTInductorVAE>(model, device);
+  } else {
+    vae = std::make_shared<TorchScriptVAE>(model, device);
+  }
+  if (vae->file() != file) {
+    throw UsageError(replay.source + ": vae_file \"" + replay.vae_file + "\" is not the folder's VAE (" +
+                     vae->file().string() + ")");
+  }
+  return vae;
 }
 
 // --height / --width against the one size the folder's static export takes.
@@ -257,15 +281,8 @@ RunResult GenerationJob::run(const RunEvents& events) const {
   std::shared_ptr<UNet> unet =
       replay ? replay_unet(*replay, model.folder, device, dtype) : load_unet(model.folder, device, dtype);
   // A latent model's VAE decodes what the UNet samples (float32 whatever --dtype says).
-  // The recorded VAE, refused when its SHA-256 changed (another VAE decodes other pixels).
-  if (replay && !replay->vae_file.empty()) {
-    const auto file = model.folder / replay->vae_file;
-    if (const auto found = cached_file_sha256(file); found != replay->vae_sha256) {
-      throw UsageError(replay->source + ": " + file.string() + " has SHA-256 " + found + ", the image was made by " +
-                       replay->vae_sha256 + " (another VAE file)");
-    }
-  }
-  const std::shared_ptr<VAE> vae = load_vae(model.folder, device);
+  const std::shared_ptr<VAE> vae =
+      replay && !replay->vae_file.empty() ? replay_vae(*replay, model.folder, device) : load_vae(model.folder, device);
   check_image_size(height, width, unet->config(), vae.get());
   // Before any tensor is made: a batch that cannot fit is refused now (under guidance each UNet
   // call runs on both halves).

@@ -27,7 +27,8 @@ nlohmann::json base_record(const std::string& tool, const std::filesystem::path&
                            {"device", device},
                            {"dtype", dtype_name(unet.dtype())}};
   if (vae) {
-    const std::string vae_file = vae->config().component + "/model.pt";
+    // Which file ran: as for the UNet, the package and the trace differ in the last bits.
+    const std::string vae_file = vae->config().component + "/" + vae->file().filename().string();
     record["vae_file"] = vae_file;
     record["vae_sha256"] = cached_file_sha256(model / vae_file);
   }

@@ -14,6 +14,9 @@
 #include "ddim/models/unet.h"
 
 namespace ddim {
+namespace detail {
+class BatchedPackage;
+}
 
 class DDIM_API AOTInductorUNet : public UNet {
  public:
@@ -42,14 +45,11 @@ class DDIM_API AOTInductorUNet : public UNet {
   const std::filesystem::path& package() const { return package_; }
 
  private:
-  struct Models;
-  std::unique_ptr<Models> models_;
+  std::unique_ptr<detail::BatchedPackage> models_;
   UNetConfig config_;
   std::filesystem::path package_;
   torch::Device device_;
   torch::ScalarType dtype_;
-  int64_t batch_min_ = 2;
-  int64_t batch_max_ = 2;
   int threads_ = 0;
 };
 

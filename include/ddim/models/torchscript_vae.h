@@ -23,11 +23,13 @@ class DDIM_API TorchScriptVAE : public VAE {
   torch::Tensor decode(const torch::Tensor& latents) override;
   const VAEConfig& config() const override { return config_; }
   torch::Device device() const override { return device_; }
+  const std::filesystem::path& file() const override { return file_; }
 
  private:
   torch::jit::Module module_;
   VAEConfig config_;
   torch::Device device_;
+  std::filesystem::path file_;
 };
 
 }  // namespace ddim

@@ -1,8 +1,9 @@
 #pragma once
 
 // The autoencoder of a latent model, between images and the latents the UNet denoises: diffusers'
-// VQModel (LDMPipeline's vqvae/) and AutoencoderKL (Stable Diffusion's vae/). One interface; the
-// backend is TorchScriptVAE (vqvae/model.pt or vae/model.pt, written by scripts/export_model.py).
+// VQModel (LDMPipeline's vqvae/) and AutoencoderKL (Stable Diffusion's vae/). One interface; two
+// backends, as for the UNet: AOTInductorVAE (<component>/model.pt2, compiled for this CPU) and
+// TorchScriptVAE (<component>/model.pt, portable), both written by scripts/export_model.py.
 // Latents here are the VAE's own: the pipelines scale them by scaling_factor, as diffusers'
 // pipelines do (StableDiffusionPipeline multiplies after encoding and divides before decoding;
 // LDMPipeline divides before decoding).
@@ -54,6 +55,8 @@ class DDIM_API VAE {
   virtual torch::Tensor decode(const torch::Tensor& latents) = 0;
   virtual const VAEConfig& config() const = 0;
   virtual torch::Device device() const = 0;
+  // The file that was loaded (<model_dir>/<component>/model.pt2 or model.pt).
+  virtual const std::filesystem::path& file() const = 0;
 
   // Unscaled latents of images: the VQ latents, or the posterior's mode or a draw from `generator`
   // (a CPU generator draws on the CPU, as randn_tensor does). UsageError naming the shape when the
@@ -63,8 +66,9 @@ class DDIM_API VAE {
 };
 
 // The VAE of <model_dir> (its ddim_export.json "vae" record and that folder), on `device` in
-// float32; nullptr for a pixel-space model (no record). ConfigError naming the file when the
-// folder is damaged or its latent channels do not fit.
+// float32; nullptr for a pixel-space model (no record). The compiled package when the folder has
+// one and it fits this machine, else the TorchScript file (warned when a package is there but does
+// not fit). ConfigError naming the file when the folder is damaged or its latent channels do not fit.
 DDIM_API std::unique_ptr<VAE> load_vae(const std::filesystem::path& model_dir, torch::Device device = torch::kCPU);
 
 }  // namespace ddim
