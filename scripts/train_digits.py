@@ -4,7 +4,7 @@
     .venv/bin/python scripts/train_digits.py [--arch base] [--steps 5000] [--out build/digits-train]
                                              [--export models/digits]
     .venv/bin/python scripts/train_digits.py --conditional --init-from models/digits [--label-dropout 0.2]
-                                             [--lr 5e-4] [--guidance-scale G]
+                                             [--lr 5e-4] [--class-lr 2e-2] [--guidance-scale G]
                                              --out build/digits-cond-train --export models/digits-cond
 
 The 8x8 digits ship inside scikit-learn (no download). They are scaled to [-1, 1], upscaled to
@@ -161,6 +161,9 @@ def main():
                         help="--conditional: share of training digits whose label is the null class")
     parser.add_argument("--guidance-scale", type=float, default=None,
                         help="--conditional: the default guidance the export records")
+    parser.add_argument("--class-lr", type=float, default=None,
+                        help="--conditional: learning rate of the class-embedding table (default: --lr); a "
+                             "table starting at zero (--init-from an unconditional model) needs more")
     parser.add_argument("--init-from", default="", metavar="MODEL",
                         help="start from this unconditional model's weights (e.g. models/digits)")
     parser.add_argument("--checkpoint-every", type=int, default=1000, help="steps between EMA checkpoints (0: none)")
@@ -175,6 +178,8 @@ def main():
         parser.error(f"--threads {args.threads}: must be >= 1 (or 0 for every core)")
     if not 0 <= args.label_dropout < 1:
         parser.error(f"--label-dropout {args.label_dropout}: must be in [0, 1)")
+    if args.class_lr is not None and not (args.conditional and args.class_lr > 0):
+        parser.error(f"--class-lr {args.class_lr}: needs --conditional and a value > 0")
     if args.guidance_scale is not None and not (args.conditional and args.guidance_scale >= 0):
         parser.error("--guidance-scale needs --conditional and a value >= 0")
 
@@ -189,7 +194,10 @@ def main():
     ema.load_state_dict(unet.state_dict())
     ema.requires_grad_(False)
     scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", **SAMPLING)
-    opt = torch.optim.AdamW(unet.parameters(), lr=args.lr, weight_decay=0.0)
+    table = [p for n, p in unet.named_parameters() if n.startswith("class_embedding.")]
+    rest = [p for n, p in unet.named_parameters() if not n.startswith("class_embedding.")]
+    groups = [{"params": rest}] + ([{"params": table, "lr": args.class_lr or args.lr}] if table else [])
+    opt = torch.optim.AdamW(groups, lr=args.lr, weight_decay=0.0)
     sched_lr = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: learning_rate_factor(s, args.steps, args.warmup))
     gen = torch.Generator().manual_seed(args.seed + 1)
     n_params = sum(p.numel() for p in unet.parameters())
@@ -229,7 +237,7 @@ def main():
                 "minutes": round(minutes, 1), "threads": torch.get_num_threads(), "torch_version": torch.__version__}
     if args.conditional:
         training.update(conditional=True, num_classes=NUM_CLASSES, null_class=NULL_CLASS,
-                        label_dropout=args.label_dropout)
+                        label_dropout=args.label_dropout, class_lr=args.class_lr or args.lr)
     if args.init_from:
         training["init_from"] = args.init_from
         if os.path.isfile(os.path.join(args.init_from, "unet", "model.pt")):
