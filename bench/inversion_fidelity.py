@@ -13,6 +13,11 @@ collected; the table gives the median over images (and the worst), and the UNet 
 of the inversion plus the reconstruction (from the sidecars). The DDIM-pair methods run with
 `--set clip_sample=false` (clipping is not invertible; edict and bdia never clip); "ddim, model
 config" is plain DDIM with the model's scheduler config as it is (clip_sample true).
+
+For a latent model (--model with a VAE, e.g. scripts/train_digits_ldm.py's), the round trip is
+encode, invert, reconstruct, decode, and the table adds the VAE alone: each digit encoded and
+decoded with no inversion (the folder's TorchScript VAE, the encoding and quantization the tool
+uses), the bound on any method's PSNR, so that the inversion's own share of the error shows.
 """
 
 import argparse
@@ -56,6 +61,30 @@ def held_out_pngs(folder, count):
         Image.fromarray(pixels, mode="L").save(path)
         paths.append(path)
     return paths
+
+
+def vae_alone_psnr(model, images):
+    """PSNR of decode(encode(x)) for each PNG, through the model folder's TorchScript VAE; None for a
+    pixel-space model."""
+    import torch
+
+    meta_path = os.path.join(model, "ddim_export.json") if model else ""
+    vae = json.load(open(meta_path)).get("vae") if meta_path and os.path.isfile(meta_path) else None
+    if not vae:
+        return None
+    module = torch.jit.load(os.path.join(model, vae["component"], "model.pt"))
+    out = []
+    with torch.no_grad():
+        for path in images:
+            x = torch.from_numpy(np.asarray(Image.open(path), dtype=np.float32) / 255.0)
+            x = x.reshape(1, 1, *x.shape) if x.dim() == 2 else x.permute(2, 0, 1).unsqueeze(0)
+            encoded = module.encode(x * 2 - 1)
+            if vae["class"] == "AutoencoderKL":  # the posterior's mode, as the tool's default
+                encoded = encoded.chunk(2, dim=1)[0]
+            back = (module.decode(encoded) / 2 + 0.5).clamp(0, 1)
+            mse = (back - x).pow(2).mean().item()
+            out.append(10 * math.log10(1 / mse) if mse > 0 else math.inf)
+    return out
 
 
 def run_method(inv, model, args, steps, images, work):
@@ -117,8 +146,15 @@ def main():
     steps = [int(s) for s in args.steps.split(",")]
     inv = os.path.join(args.bin, "ddim-invert")
     rows = []
+    vae_row = None
     with tempfile.TemporaryDirectory(prefix="ddim-fidelity-") as work:
         images = held_out_pngs(work, args.images)
+        vae_psnr = vae_alone_psnr(args.model, images)
+        if vae_psnr is not None:
+            vae_row = {"method": "VAE alone (encode, decode)", "median_psnr": statistics.median(vae_psnr),
+                       "worst_psnr": min(vae_psnr)}
+            print(f"{vae_row['method']:26s}            PSNR median {vae_row['median_psnr']:7.2f} dB, worst "
+                  f"{vae_row['worst_psnr']:7.2f} dB", flush=True)
         for label, method_args in METHODS:
             for s in steps:
                 psnr, calls = run_method(inv, args.model, method_args, s, images, work)
@@ -133,6 +169,8 @@ def main():
         cells = [r for r in rows if r["method"] == label]
         print(f"| {label} | " + " | ".join(f"{r['median_psnr']:.1f} dB ({r['unet_calls_per_image']})"
                                             for r in cells) + " |")
+    if vae_row:
+        print(f"| {vae_row['method']} | " + " | ".join(f"{vae_row['median_psnr']:.1f} dB" for _ in steps) + " |")
     mse = lambda p: 10 ** (-p / 10)
     at = {(r["method"], r["steps"]): r for r in rows}
     if 50 in steps:
@@ -140,7 +178,7 @@ def main():
         print(f"\nfixed-point (ddim) vs ddim at 50 steps: {ratio:.0f}x lower median MSE")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"images": args.images, "rows": rows}, f, indent=2)
+            json.dump({"images": args.images, "rows": rows, "vae_alone": vae_row}, f, indent=2)
     if args.svg:
         svg_plot(rows, steps, args.svg)
     return 0
