@@ -37,10 +37,7 @@ AOTInductorUNet::AOTInductorUNet(const std::filesystem::path& model_dir, torch::
 
   // The metadata first: nothing compiled is loaded before it says the package fits this machine.
   const auto metadata = detail::read_package_metadata(package, kBatchedModel, reexport);
-  const auto field = [&](const std::string& key) {
-    const auto it = metadata.find(key);
-    return it == metadata.end() ? std::string() : it->second;
-  };
+  const auto field = [&](const std::string& key) { return detail::metadata_field(metadata, key); };
   if (field("ddim.format_version") != kFormatVersion) {
     throw ConfigError(package.string() + " was not written by this version's scripts/export_unet.py (package format '" +
                       field("ddim.format_version") + "', expected '" + kFormatVersion + "')" + reexport);

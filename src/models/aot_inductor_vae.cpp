@@ -29,13 +29,13 @@ AOTInductorVAE::AOTInductorVAE(const std::filesystem::path& model_dir, torch::De
     throw ConfigError("cannot read " + package_.string() + ": no such file");
   // The metadata first: nothing compiled is loaded before it says the package fits this machine.
   const auto encode_meta = detail::read_package_metadata(package_, "encode_batched", kReexport);
-  const auto kind = encode_meta.count("ddim.kind") ? encode_meta.at("ddim.kind") : std::string();
-  const auto version = encode_meta.count("ddim.format_version") ? encode_meta.at("ddim.format_version") : std::string();
+  const auto kind = detail::metadata_field(encode_meta, "ddim.kind");
+  const auto version = detail::metadata_field(encode_meta, "ddim.format_version");
   if (kind != kKind || version != kFormatVersion) {
     throw ConfigError(package_.string() + " is not a VAE package of this version (kind '" + kind + "', format '" +
                       version + "')" + kReexport);
   }
-  const auto vae_class = encode_meta.count("ddim.vae_class") ? encode_meta.at("ddim.vae_class") : std::string();
+  const auto vae_class = detail::metadata_field(encode_meta, "ddim.vae_class");
   if (vae_class != config_.class_name) {
     throw ConfigError(package_.string() + " holds a " + vae_class + ", but " +
                       (model_dir / "ddim_export.json").string() + " records a " + config_.class_name + kReexport);

@@ -12,15 +12,10 @@
 namespace ddim::detail {
 namespace {
 
-std::string field(const std::unordered_map<std::string, std::string>& metadata, const std::string& key) {
-  const auto it = metadata.find(key);
-  return it == metadata.end() ? std::string() : it->second;
-}
-
 int64_t parse_count(const std::unordered_map<std::string, std::string>& metadata, const std::string& key,
                     const std::filesystem::path& package, const std::string& reexport) {
   try {
-    return std::stoll(field(metadata, key));
+    return std::stoll(metadata_field(metadata, key));
   } catch (const std::exception&) {
     throw ConfigError(package.string() + " has no valid " + key + " in its metadata" + reexport);
   }
@@ -30,11 +25,11 @@ int64_t parse_count(const std::unordered_map<std::string, std::string>& metadata
 
 void check_package_fits(const std::filesystem::path& package,
                         const std::unordered_map<std::string, std::string>& metadata, const std::string& reexport) {
-  if (field(metadata, "ddim.torch_version") != libtorch_version()) {
-    throw ConfigError(package.string() + " was compiled with torch " + field(metadata, "ddim.torch_version") +
+  if (metadata_field(metadata, "ddim.torch_version") != libtorch_version()) {
+    throw ConfigError(package.string() + " was compiled with torch " + metadata_field(metadata, "ddim.torch_version") +
                       ", this library runs torch " + libtorch_version() + reexport);
   }
-  if (const auto missing = missing_cpu_features(split_words(field(metadata, "ddim.cpu_features"))); !missing.empty()) {
+  if (const auto missing = missing_cpu_features(split_words(metadata_field(metadata, "ddim.cpu_features"))); !missing.empty()) {
     throw ConfigError(package.string() + " was compiled for CPU features this machine lacks (" +
                       join_words(missing) + ")" + reexport +
                       " on this machine, or with --march x86-64-v3 for any AVX2 machine");

@@ -39,10 +39,7 @@ CLIPTextEncoder::CLIPTextEncoder(const std::filesystem::path& model_dir, torch::
   if (!std::filesystem::is_regular_file(package_))
     throw ConfigError("cannot read " + package_.string() + ": no such file");
   const auto metadata = detail::read_package_metadata(package_, kModelName, kReexport);
-  const auto field = [&](const std::string& key) {
-    const auto it = metadata.find(key);
-    return it == metadata.end() ? std::string() : it->second;
-  };
+  const auto field = [&](const std::string& key) { return detail::metadata_field(metadata, key); };
   const auto count = [&](const std::string& key) {
     try {
       return std::stoll(field(key));

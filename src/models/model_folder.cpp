@@ -183,6 +183,11 @@ std::unordered_map<std::string, std::string> read_package_metadata(const std::fi
   }
 }
 
+std::string metadata_field(const std::unordered_map<std::string, std::string>& metadata, const std::string& key) {
+  const auto it = metadata.find(key);
+  return it == metadata.end() ? std::string() : it->second;
+}
+
 std::vector<std::string> split_words(const std::string& text) {
   std::istringstream in(text);
   std::vector<std::string> words;

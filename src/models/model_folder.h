@@ -53,6 +53,9 @@ std::unordered_map<std::string, std::string> read_package_metadata(const std::fi
                                                                    const std::string& model,
                                                                    const std::string& reexport);
 
+// The value of `key` in a package's metadata; empty when it is absent.
+std::string metadata_field(const std::unordered_map<std::string, std::string>& metadata, const std::string& key);
+
 // The words of a space-separated metadata field (ddim.cpu_features, ddim.inputs), and back.
 std::vector<std::string> split_words(const std::string& text);
 std::string join_words(const std::vector<std::string>& words);
