@@ -40,8 +40,9 @@ LDMPipeline VQModel whose config gives none (CompVis/ldm-celebahq-256) gets 1.0,
 with, rather than VQModel's default 0.18215, with which diffusers decodes it wrongly (diffusers issue
 6725); ddim_export.json says where the factor came from.
 
-The VAE is exported in float32 (whatever --dtype says for the UNet); the size is static: the UNet's sample_size times the VAE's downsampling factor (recorded; other sizes are
-refused by the loader). shift_factor and force_upcast are used only by SD3/Flux and SDXL pipelines:
+The VAE is exported in float32 whatever --dtype says (--dtype float32,bfloat16 gives the UNet a
+package per dtype, as export_unet.py); the size is static: the UNet's sample_size times the VAE's
+downsampling factor (recorded; other sizes are refused by the loader). shift_factor and force_upcast are used only by SD3/Flux and SDXL pipelines:
 they are recorded, and a folder of such a pipeline is refused. Each artifact is checked against
 eager before anything is written, and OUT is written under a temporary name and renamed.
 """
@@ -291,8 +292,6 @@ def export(args):
     if os.path.abspath(out) == os.path.abspath(src):
         raise ExportError(f"{out} is the source folder: the export would replace its input")
     index, pipeline, vae_component = read_index(src)
-    if args.dtype != "float32" and vae_component:
-        raise ExportError(f"--dtype {args.dtype}: a latent model's VAE is exported in float32 only in this version")
     text_side = (check_text_side(src, args.device, args.sequence_length)
                  if has_text_encoder(src, index, pipeline) else None)
     parent = os.path.dirname(os.path.abspath(out)) or "."
@@ -337,7 +336,9 @@ def main():
     parser.add_argument("--format", default="aoti", choices=list(export_unet.FORMATS),
                         help="the UNet's and the VAE's artifact(s), as export_unet.py")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--dtype", default="float32", choices=list(export_unet.DTYPES))
+    parser.add_argument("--dtype", default="float32",
+                        help=f"the UNet's: {', '.join(export_unet.DTYPES)}, or a comma-separated list of them for "
+                             "--format aoti (a package per dtype); the VAE is float32 whatever this says")
     parser.add_argument("--march", default="native")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--null-class", type=int, default=None)

@@ -54,6 +54,17 @@ def main():
             side = json.load(open(os.path.join(w, "ldm_0.png.json")))
             check(side.get("vae_file") == "vqvae/model.pt2" and side.get("vae_sha256") == vae_sha,
                   f"sidecar names the VAE: {side.get('vae_file')} {side.get('vae_sha256')}")
+            # The UNet in bfloat16 (the folder has its package), the VAE in float32 as always.
+            r = run([gen, "--model", model, "-n", "3", "--batch-size", "3", "--steps", str(case["steps"]), "--eta",
+                     "1", "--seed", str(case["seed"]), "--dtype", "bfloat16", "-o", "bf16.png", "-q"], w)
+            if check(r.returncode == 0, f"generate --dtype bfloat16: rc {r.returncode} {r.stderr}"):
+                side = json.load(open(os.path.join(w, "bf16_0.png.json")))
+                check(side.get("unet_file") == "unet/model.bfloat16.pt2" and side.get("vae_file") == "vqvae/model.pt2",
+                      f"bfloat16 sidecar: {side.get('unet_file')} {side.get('vae_file')}")
+                bf16 = np.stack([np.asarray(Image.open(os.path.join(w, f"bf16_{i}.png"))) for i in range(3)])
+                mse = ((bf16.astype(float) - got) ** 2).mean()
+                psnr = 10 * np.log10(255 ** 2 / mse) if mse else float("inf")
+                check(bf16.shape == got.shape and psnr >= 25, f"bfloat16 UNet against float32: {psnr:.1f} dB PSNR")
         # Invert through the encoder, reconstruct through the decoder; the latents are the UNet's size.
         r = run([inv, "--model", model, "ldm_0.png", "-o", "lat.pt", "--reconstruct", "back.png", "--steps", "10",
                  "-q"], w)
