@@ -1,6 +1,6 @@
 // DDIMPipeline::generate per backend and batch size on one model folder, as the tools run it.
 //   build/bin/bench_unet --model=models/digits [--batches=1,16] [--steps=10] [--dtype=float32]
-//                        [--guidance=G]
+//                        [--guidance=G] [--warmup=2]
 // One iteration is one generate() of --steps steps (noise, every UNet call and scheduler step,
 // decoding). bench/pipeline_vs_diffusers.py runs it beside diffusers' DDIMPipeline and reports ratios.
 // With --guidance=G (G > 1) on a class-conditional model, each batch B runs twice: guided/ (CFG at
@@ -24,6 +24,7 @@ std::vector<int64_t> g_batches = {1, 16};
 int64_t g_steps = 10;
 std::string g_dtype = "float32";
 double g_guidance = 0;  // > 1: the guided/conditional pair per batch
+int g_warmup = 2;        // untimed generate() calls first
 
 std::shared_ptr<ddim::UNet> load(const std::string& backend) {
   const auto dtype = ddim::dtype_from_name(g_dtype);
@@ -41,7 +42,7 @@ void BM_Generate(benchmark::State& state, const std::string& backend, int64_t ba
     options.guidance.condition.class_labels = torch::zeros({1}, torch::kLong);
     options.guidance.guidance_scale = guidance;
   }
-  for (int i = 0; i < 2; ++i) pipe.generate(options);  // warm-up: first-call allocations, TorchScript profiling
+  for (int i = 0; i < g_warmup; ++i) pipe.generate(options);  // first-call allocations, TorchScript profiling
   for (auto _ : state) benchmark::DoNotOptimize(pipe.generate(options).images);
   state.counters["steps"] = static_cast<double>(g_steps);
 }
@@ -68,6 +69,8 @@ int main(int argc, char** argv) {
       g_steps = std::stoll(arg.substr(8));
     } else if (arg.rfind("--dtype=", 0) == 0) {
       g_dtype = arg.substr(8);
+    } else if (arg.rfind("--warmup=", 0) == 0) {
+      g_warmup = std::stoi(arg.substr(9));
     } else if (arg.rfind("--guidance=", 0) == 0) {
       g_guidance = std::stod(arg.substr(11));
     } else if (arg.rfind("--backends=", 0) == 0) {

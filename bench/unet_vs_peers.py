@@ -160,7 +160,8 @@ def ddim_has(model, dtype_name):
 
 
 def chart(rows, runtimes, path, title):
-    """Grouped bars: per (batch, dtype), each runtime's speed as a multiple of the best peer's."""
+    """Grouped bars: per row (a dtype and batch, or the row's "label"), each runtime's speed as a multiple
+    of the best peer's."""
     from xml.sax.saxutils import escape
     colors = {"eager": "#cbd5e0", "compile": "#a0aec0", "openvino": "#9ae6b4", "onnxruntime": "#fbd38d",
               "ddim": "#2b6cb0"}
@@ -187,8 +188,9 @@ def chart(rows, runtimes, path, title):
                        f'fill="{colors[name]}"/>')
             out.append(f'<text x="{x + bar / 2 - 1}" y="{y(v) - 3:.1f}" text-anchor="middle" font-size="9">'
                        f'{v:.2f}</text>')
+        label = row.get("label") or f'{row["dtype"]}, batch {row["batch"]}'
         out.append(f'<text x="{x0 + bar * len(runtimes) / 2}" y="{y(0) + 16:.1f}" text-anchor="middle">'
-                   f'{escape(row["dtype"])}, batch {row["batch"]}</text>')
+                   f'{escape(label)}</text>')
     for j, name in enumerate(runtimes):
         lx = left + 110 * j
         out.append(f'<rect x="{lx}" y="{height - 28}" width="12" height="12" fill="{colors[name]}"/>')
