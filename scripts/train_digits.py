@@ -4,7 +4,8 @@
     .venv/bin/python scripts/train_digits.py [--arch base] [--steps 5000] [--out build/digits-train]
                                              [--export models/digits]
     .venv/bin/python scripts/train_digits.py --conditional --init-from models/digits [--label-dropout 0.2]
-                                             [--lr 5e-4] [--class-lr 2e-2] [--guidance-scale G]
+                                             [--lr 5e-4] [--class-lr 2e-2] [--freeze-null-class]
+                                             [--guidance-scale G]
                                              --out build/digits-cond-train --export models/digits-cond
 
 The 8x8 digits ship inside scikit-learn (no download). They are scaled to [-1, 1], upscaled to
@@ -28,7 +29,9 @@ null class with probability --label-dropout. The export records the null class a
 model folder with a TorchScript unet/model.pt, such as models/digits, or a diffusers pipeline
 folder). With --conditional the class-embedding table starts at zero: every label then adds
 nothing to the time embedding, so the model starts as exactly the unconditional one, and the null
-class keeps what it learnt while the ten digit rows are learnt.
+class keeps what it learnt while the ten digit rows are learnt. --freeze-null-class keeps the null
+row where it starts (at zero after --init-from: the unconditional model's own time embedding) while
+the digit rows learn, so that a large --class-lr moves only the ten digit rows.
 """
 import argparse
 import hashlib
@@ -164,6 +167,9 @@ def main():
     parser.add_argument("--class-lr", type=float, default=None,
                         help="--conditional: learning rate of the class-embedding table (default: --lr); a "
                              "table starting at zero (--init-from an unconditional model) needs more")
+    parser.add_argument("--freeze-null-class", action="store_true",
+                        help="--conditional: the null class's row of the table is not trained (stays at zero "
+                             "with --init-from)")
     parser.add_argument("--init-from", default="", metavar="MODEL",
                         help="start from this unconditional model's weights (e.g. models/digits)")
     parser.add_argument("--checkpoint-every", type=int, default=1000, help="steps between EMA checkpoints (0: none)")
@@ -180,6 +186,8 @@ def main():
         parser.error(f"--label-dropout {args.label_dropout}: must be in [0, 1)")
     if args.class_lr is not None and not (args.conditional and args.class_lr > 0):
         parser.error(f"--class-lr {args.class_lr}: needs --conditional and a value > 0")
+    if args.freeze_null_class and not args.conditional:
+        parser.error("--freeze-null-class needs --conditional")
     if args.guidance_scale is not None and not (args.conditional and args.guidance_scale >= 0):
         parser.error("--guidance-scale needs --conditional and a value >= 0")
 
@@ -196,6 +204,11 @@ def main():
     scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", **SAMPLING)
     table = [p for n, p in unet.named_parameters() if n.startswith("class_embedding.")]
     rest = [p for n, p in unet.named_parameters() if not n.startswith("class_embedding.")]
+    if args.freeze_null_class:
+        # A zero gradient keeps AdamW's moments, and so the row, exactly where they start.
+        keep = torch.ones(NUM_CLASSES + 1, 1)
+        keep[NULL_CLASS] = 0
+        unet.class_embedding.weight.register_hook(lambda grad: grad * keep)
     groups = [{"params": rest}] + ([{"params": table, "lr": args.class_lr or args.lr}] if table else [])
     opt = torch.optim.AdamW(groups, lr=args.lr, weight_decay=0.0)
     sched_lr = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: learning_rate_factor(s, args.steps, args.warmup))
@@ -238,6 +251,8 @@ def main():
     if args.conditional:
         training.update(conditional=True, num_classes=NUM_CLASSES, null_class=NULL_CLASS,
                         label_dropout=args.label_dropout, class_lr=args.class_lr or args.lr)
+        if args.freeze_null_class:
+            training["freeze_null_class"] = True
     if args.init_from:
         training["init_from"] = args.init_from
         if os.path.isfile(os.path.join(args.init_from, "unet", "model.pt")):
