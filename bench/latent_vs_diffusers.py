@@ -39,7 +39,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from unet_vs_peers import chart, cpuinfo, peaks  # noqa: E402
+from unet_vs_peers import chart, comparison_args, cpuinfo, peaks  # noqa: E402
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 RUNTIMES = ["eager", "compile", "ddim"]
@@ -147,25 +147,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--src", required=True, help="the diffusers LDMPipeline folder")
     parser.add_argument("--model", required=True, help="its ddim export (scripts/export_model.py)")
-    parser.add_argument("--batches", default="1,4")
-    parser.add_argument("--dtypes", default="float32,bfloat16")
-    parser.add_argument("--runtimes", default=",".join(RUNTIMES))
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=2, help="timed steps per runtime, batch and round")
-    parser.add_argument("--bin", default="build/bin")
-    parser.add_argument("--ghz", type=float, help="the cores' clock for the peak (default: /proc/cpuinfo)")
-    parser.add_argument("--json", help="write every figure here")
-    parser.add_argument("--svg", help="draw the speed-ups over the best peer here")
-    args = parser.parse_args()
-    batches = [int(b) for b in args.batches.split(",")]
-    dtype_names = args.dtypes.split(",")
-    runtimes = args.runtimes.split(",")
-    for name in dtype_names:
-        if name not in DTYPES:
-            sys.exit(f"latent_vs_diffusers: --dtypes: '{name}' is not one of {', '.join(DTYPES)}")
-    for name in runtimes:
-        if name not in RUNTIMES:
-            sys.exit(f"latent_vs_diffusers: --runtimes: '{name}' is not one of {', '.join(RUNTIMES)}")
+    args, batches, dtype_names, runtimes = comparison_args(parser, "latent_vs_diffusers", DTYPES, RUNTIMES, "1,4", 3,
+                                                           2, "steps")
     export = json.load(open(os.path.join(args.model, "ddim_export.json")))
     if "ddim" in runtimes:
         missing = [d for d in dtype_names if d not in export.get("dtypes", [export.get("dtype", "float32")])]

@@ -201,28 +201,32 @@ def chart(rows, runtimes, path, title):
         f.write("\n".join(out) + "\n")
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--batches", default="1,16")
+def comparison_args(parser, prog, dtypes, runtimes, batches, rounds, repeats, what):
+    """Adds the options every side-by-side script shares, parses, and checks the lists against `dtypes` and
+    `runtimes`: (args, batches, dtype names, runtime names)."""
+    parser.add_argument("--batches", default=batches)
     parser.add_argument("--dtypes", default="float32,bfloat16")
-    parser.add_argument("--runtimes", default=",".join(RUNTIMES))
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=3, help="timed calls per runtime, batch and round")
+    parser.add_argument("--runtimes", default=",".join(runtimes))
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--repeats", type=int, default=repeats, help=f"timed {what} per runtime, batch and round")
     parser.add_argument("--bin", default="build/bin")
     parser.add_argument("--ghz", type=float, help="the cores' clock for the peak (default: /proc/cpuinfo)")
     parser.add_argument("--json", help="write every figure here")
     parser.add_argument("--svg", help="draw the ratios to the best peer here")
     args = parser.parse_args()
-    batches = [int(b) for b in args.batches.split(",")]
-    dtype_names = args.dtypes.split(",")
-    runtimes = args.runtimes.split(",")
-    for name in dtype_names:
-        if name not in DTYPES:
-            sys.exit(f"unet_vs_peers: --dtypes: '{name}' is not one of {', '.join(DTYPES)}")
-    for name in runtimes:
-        if name not in RUNTIMES:
-            sys.exit(f"unet_vs_peers: --runtimes: '{name}' is not one of {', '.join(RUNTIMES)}")
+    chosen = {"dtypes": args.dtypes.split(","), "runtimes": args.runtimes.split(",")}
+    for option, known in (("dtypes", dtypes), ("runtimes", runtimes)):
+        for name in chosen[option]:
+            if name not in known:
+                sys.exit(f"{prog}: --{option}: '{name}' is not one of {', '.join(known)}")
+    return args, [int(b) for b in args.batches.split(",")], chosen["dtypes"], chosen["runtimes"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True)
+    args, batches, dtype_names, runtimes = comparison_args(parser, "unet_vs_peers", DTYPES, RUNTIMES, "1,16", 5, 3,
+                                                           "calls")
     if not os.path.isfile(os.path.join(args.model, "unet", "model.pt")):
         sys.exit(f"unet_vs_peers: {args.model}/unet/model.pt missing (export with --format both)")
 
