@@ -11,10 +11,10 @@
 
 #include <cstring>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "bench_flags.h"
 #include "ddim/ddim.h"
 
 namespace {
@@ -47,13 +47,6 @@ void BM_Generate(benchmark::State& state, const std::string& backend, int64_t ba
   state.counters["steps"] = static_cast<double>(g_steps);
 }
 
-std::vector<int64_t> parse_list(const std::string& text) {
-  std::vector<int64_t> out;
-  std::istringstream in(text);
-  for (std::string item; std::getline(in, item, ',');) out.push_back(std::stoll(item));
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -64,7 +57,7 @@ int main(int argc, char** argv) {
     if (arg.rfind("--model=", 0) == 0) {
       g_model = arg.substr(8);
     } else if (arg.rfind("--batches=", 0) == 0) {
-      g_batches = parse_list(arg.substr(10));
+      g_batches = bench::parse_batches(arg.substr(10));
     } else if (arg.rfind("--steps=", 0) == 0) {
       g_steps = std::stoll(arg.substr(8));
     } else if (arg.rfind("--dtype=", 0) == 0) {
@@ -74,9 +67,7 @@ int main(int argc, char** argv) {
     } else if (arg.rfind("--guidance=", 0) == 0) {
       g_guidance = std::stod(arg.substr(11));
     } else if (arg.rfind("--backends=", 0) == 0) {
-      backends.clear();
-      std::istringstream in(arg.substr(11));
-      for (std::string b; std::getline(in, b, ',');) backends.push_back(b);
+      backends = bench::split_list(arg.substr(11));
     } else {
       args.push_back(argv[i]);
     }

@@ -8,10 +8,10 @@
 
 #include <cstdio>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "bench_flags.h"
 #include "ddim/ddim.h"
 
 namespace {
@@ -33,13 +33,6 @@ void BM_Decode(benchmark::State& state, const std::string& backend, int64_t batc
   for (auto _ : state) benchmark::DoNotOptimize(vae->decode(latents));
 }
 
-std::vector<std::string> split(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string item; std::getline(in, item, ',');) out.push_back(item);
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -50,10 +43,9 @@ int main(int argc, char** argv) {
     if (arg.rfind("--model=", 0) == 0) {
       g_model = arg.substr(8);
     } else if (arg.rfind("--batches=", 0) == 0) {
-      g_batches.clear();
-      for (const auto& b : split(arg.substr(10))) g_batches.push_back(std::stoll(b));
+      g_batches = bench::parse_batches(arg.substr(10));
     } else if (arg.rfind("--backends=", 0) == 0) {
-      backends = split(arg.substr(11));
+      backends = bench::split_list(arg.substr(11));
     } else {
       args.push_back(argv[i]);
     }
