@@ -25,6 +25,11 @@ LibTorch picks its CPU kernels by instruction set (AVX2, AVX-512), and their flo
 sqrt do not round alike everywhere: the data is made with ATEN_CPU_CAPABILITY=avx2, which every
 x86-64 machine of the last decade can run, and test_scheduler_parity replays it under the same
 setting, so the bits agree on any such machine.
+
+With --device cuda the schedulers and the stand-in model run on the GPU (the noise is still drawn on
+the CPU, as ddim draws it): CUDA's float32 sin and the order of its reductions differ from the
+CPU's, so the CUDA parity test replays data made on the GPU it runs on (the fixture writes it to
+DIR/cuda where torch sees a GPU).
 """
 import argparse
 import json
@@ -64,7 +69,7 @@ class Blob:
         self.offset = 0
 
     def add(self, tensor):
-        arr = tensor.detach().to(torch.float32).contiguous().numpy().astype("<f4")
+        arr = tensor.detach().to("cpu", torch.float32).contiguous().numpy().astype("<f4")
         entry = {"offset": self.offset, "shape": list(arr.shape)}
         self.parts.append(arr.tobytes())
         self.offset += arr.size
@@ -77,7 +82,7 @@ def trained_betas(n):
     return [float(b) ** 1.1 for b in np.linspace(0.0001, 0.02, n)]
 
 
-def run_case(blob, case):
+def run_case(blob, case, device):
     cls = CLASSES[case["class"]]
     config = dict(case["config"])
     shape = case.get("shape", [2, 3, 2, 2])
@@ -90,10 +95,10 @@ def run_case(blob, case):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             sched = cls(**config)
-            sched.set_timesteps(steps)
+            sched.set_timesteps(steps, device=device)
             timesteps = [int(t) for t in sched.timesteps]
             gen = torch.Generator().manual_seed(case.get("init_seed", 0))
-            x = torch.randn(shape, generator=gen)
+            x = torch.randn(shape, generator=gen).to(device)
             if inverse:
                 x = (x * 0.5).clamp(-1, 1)  # an image-like start
             init = x.clone()
@@ -113,7 +118,7 @@ def run_case(blob, case):
                     if noise_gen is not None:
                         noise = torch.randn(shape, generator=noise_gen)
                         noises.append(noise)
-                        kwargs["variance_noise"] = noise
+                        kwargs["variance_noise"] = noise.to(device)
                 res = sched.step(out, t, x, **kwargs)
                 x = res.prev_sample
                 prevs.append(x)
@@ -133,7 +138,7 @@ def run_case(blob, case):
                 picks = [timesteps[0], timesteps[len(timesteps) // 2], timesteps[-1]][: shape[0]]
                 picks += [timesteps[-1]] * (shape[0] - len(picks))
                 noise = torch.randn(shape, generator=torch.Generator().manual_seed(7))
-                noisy = sched.add_noise(init, noise, torch.tensor(picks, dtype=torch.int64))
+                noisy = sched.add_noise(init, noise.to(device), torch.tensor(picks, dtype=torch.int64, device=device))
                 record["add_noise"] = {"timesteps": picks, "noise": blob.add(noise), "result": blob.add(noisy)}
             record["expect"] = "ok"
     except Exception as e:  # diffusers refuses or breaks: so must we, at load time
@@ -358,16 +363,21 @@ def write_golden(out, doc, blob):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="folder for golden.json and golden.bin")
+    parser.add_argument("--device", default="cpu",
+                        help="where diffusers' schedulers and the stand-in model run (cpu, cuda); the "
+                             "noise is drawn on the CPU either way, as ddim draws it")
     args = parser.parse_args()
+    device = torch.device(args.device)
     torch.set_num_threads(1)
     blob = Blob()
-    records = [run_case(blob, c) for c in ddim_cases() + dpm_cases()]
+    records = [run_case(blob, c, device) for c in ddim_cases() + dpm_cases()]
     names = [r["name"] for r in records]
     assert len(names) == len(set(names)), "case names must be unique"
     doc = {
         "generator": "scripts/make_golden.py",
         "diffusers_version": diffusers.__version__,
         "torch_version": torch.__version__,
+        "device": str(device),
         "model": "0.5 * sin(3 x + 0.01 t) + 0.3 x",
         "cases": records,
         "timestep_tables": timestep_tables(),

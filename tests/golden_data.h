@@ -17,9 +17,15 @@ namespace ddim::test {
 class GoldenData {
  public:
   // The fixture's folder, or the folder in $DDIM_GOLDEN_DIR (cases drawn by
-  // scripts/random_differential.py, in the same format).
-  static const GoldenData& get() {
-    static const GoldenData data(other_dir() ? other_dir() : std::string(DDIM_GOLDEN_DATA_DIR));
+  // scripts/random_differential.py, in the same format). For a CUDA device, its cuda/ subfolder:
+  // diffusers run on this machine's GPU (make_golden.py --device cuda).
+  static const GoldenData& get(const torch::Device& device = torch::kCPU) {
+    const std::string dir = other_dir() ? other_dir() : std::string(DDIM_GOLDEN_DATA_DIR);
+    if (device.is_cuda()) {
+      static const GoldenData cuda(dir + "/cuda");
+      return cuda;
+    }
+    static const GoldenData data(dir);
     return data;
   }
   static const char* other_dir() { return std::getenv("DDIM_GOLDEN_DIR"); }
@@ -39,7 +45,10 @@ class GoldenData {
  private:
   explicit GoldenData(const std::string& dir) {
     std::ifstream json(dir + "/golden.json");
-    if (!json) throw std::runtime_error("missing " + dir + "/golden.json: run scripts/make_golden.py");
+    if (!json) {
+      throw std::runtime_error("missing " + dir + "/golden.json: run scripts/make_golden.py" +
+                               (dir.size() > 5 && dir.substr(dir.size() - 5) == "/cuda" ? " --device cuda" : ""));
+    }
     doc_ = nlohmann::json::parse(json);
     std::ifstream bin(dir + "/golden.bin", std::ios::binary);
     std::ostringstream bytes;

@@ -11,6 +11,12 @@ mkdir -p "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 "$python" "$src/scripts/make_golden.py" --out "$tmp" >"$tmp/log" 2>&1 || { cat "$tmp/log"; exit 1; }
 head -n 1 "$tmp/log"
+# Where torch sees a GPU, the CUDA parity test's reference, made on it.
+if "$python" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
+  "$python" "$src/scripts/make_golden.py" --device cuda --out "$tmp/cuda" >"$tmp/log.cuda" 2>&1 ||
+    { cat "$tmp/log.cuda"; exit 1; }
+  head -n 1 "$tmp/log.cuda" | sed 's/^/cuda: /'
+fi
 rm -rf "$out"
 mv "$tmp" "$out"
 trap - EXIT

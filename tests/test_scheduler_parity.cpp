@@ -55,7 +55,7 @@ torch::Tensor strided(const torch::Tensor& t) { return t.transpose(2, 3).contigu
 
 double replay(const json& c, torch::Device device, torch::ScalarType dtype, double tolerance,
               bool non_contiguous = false) {
-  const auto& golden = GoldenData::get();
+  const auto& golden = GoldenData::get(device);
   const std::string name = c.at("name");
   auto scheduler = ddim::scheduler_from_config(class_config(c));
   scheduler->set_timesteps(c.at("steps").get<int64_t>(), device);
@@ -131,7 +131,7 @@ double replay(const json& c, torch::Device device, torch::ScalarType dtype, doub
 
 void replay_all(torch::Device device, bool non_contiguous = false) {
   ASSERT_TRUE(kKernelsPinned) << "could not set ATEN_CPU_CAPABILITY";
-  const auto& doc = GoldenData::get().doc();
+  const auto& doc = GoldenData::get(device).doc();
   Worst worst;
   int ok = 0;
   // DDIM_GOLDEN_ONLY=<case name> replays one case (for debugging).
