@@ -22,10 +22,10 @@ class GoldenData {
   static const GoldenData& get(const torch::Device& device = torch::kCPU) {
     const std::string dir = other_dir() ? other_dir() : std::string(DDIM_GOLDEN_DATA_DIR);
     if (device.is_cuda()) {
-      static const GoldenData cuda(dir + "/cuda");
+      static const GoldenData cuda(dir + "/cuda", "scripts/make_golden.py --device cuda");
       return cuda;
     }
-    static const GoldenData data(dir);
+    static const GoldenData data(dir, "scripts/make_golden.py");
     return data;
   }
   static const char* other_dir() { return std::getenv("DDIM_GOLDEN_DIR"); }
@@ -43,12 +43,10 @@ class GoldenData {
   }
 
  private:
-  explicit GoldenData(const std::string& dir) {
+  // `maker`: the command that writes the folder, for the message when it is missing.
+  GoldenData(const std::string& dir, const std::string& maker) {
     std::ifstream json(dir + "/golden.json");
-    if (!json) {
-      throw std::runtime_error("missing " + dir + "/golden.json: run scripts/make_golden.py" +
-                               (dir.size() > 5 && dir.substr(dir.size() - 5) == "/cuda" ? " --device cuda" : ""));
-    }
+    if (!json) throw std::runtime_error("missing " + dir + "/golden.json: run " + maker);
     doc_ = nlohmann::json::parse(json);
     std::ifstream bin(dir + "/golden.bin", std::ios::binary);
     std::ostringstream bytes;

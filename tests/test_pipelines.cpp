@@ -234,7 +234,8 @@ TEST_F(Pipelines, GenerateOnCudaMatchesDiffusersOnCpu) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device; this test exports for CUDA and runs there";
   const auto cuda_model = fs::temp_directory_path() / "ddim_tiny_cuda";
   const std::string cmd = std::string(DDIM_PYTHON_EXE) + " " + DDIM_SOURCE_DIR + "/scripts/export_unet.py " +
-                          (kFixture / "src").string() + " " + cuda_model.string() + " --format torchscript --device cuda --overwrite";
+                          (kFixture / "src").string() + " " + cuda_model.string() +
+                          " --format torchscript --device cuda --overwrite";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   auto pipe = ddim::DDIMPipeline::from_pretrained(cuda_model, torch::Device(torch::kCUDA, 0));
   for (const auto& c : Reference::get().doc().at("generate")) {
