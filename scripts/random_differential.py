@@ -115,7 +115,7 @@ def main():
     torch.set_num_threads(1)
     rng = random.Random(args.seed)
     blob = make_golden.Blob()
-    records = [make_golden.run_case(blob, draw_case(rng, i)) for i in range(args.cases)]
+    records = [make_golden.run_case(blob, draw_case(rng, i), "cpu") for i in range(args.cases)]
     doc = {"generator": f"scripts/random_differential.py --cases {args.cases} --seed {args.seed}",
            "diffusers_version": diffusers.__version__, "torch_version": torch.__version__,
            "model": "0.5 * sin(3 x + 0.01 t) + 0.3 x", "cases": records, "timestep_tables": [], "from_config": []}
