@@ -82,7 +82,7 @@ def trained_betas(n):
     return [float(b) ** 1.1 for b in np.linspace(0.0001, 0.02, n)]
 
 
-def run_case(blob, case, device="cpu"):
+def run_case(blob, case, device):
     cls = CLASSES[case["class"]]
     config = dict(case["config"])
     shape = case.get("shape", [2, 3, 2, 2])
