@@ -3,7 +3,7 @@
 
     .venv/bin/python scripts/export_model.py SRC OUT [--format aoti|torchscript|both] [--overwrite]
         [export_unet.py's options: --device, --dtype, --march, --threads, --null-class,
-         --guidance-scale, --sequence-length]
+         --guidance-scale, --sequence-length, --static-batches]
 
 SRC is a local diffusers pipeline folder, as its model_index.json names it:
 
@@ -317,7 +317,7 @@ def export(args):
         folder = os.path.join(tmp, "model")
         meta = export_unet.export(src, folder, args.device, args.dtype, export_unet.FORMATS[args.format], False,
                                   args.march, args.threads, args.null_class, args.guidance_scale,
-                                  args.sequence_length)
+                                  args.sequence_length, args.static_batches)
         if vae_component:
             unet_config = json.load(open(os.path.join(folder, "unet", "config.json")))
             meta["vae"] = export_vae(src, vae_component, folder, unet_config, pipeline, args.vae_scaling_factor,
@@ -360,6 +360,8 @@ def main():
     parser.add_argument("--null-class", type=int, default=None)
     parser.add_argument("--guidance-scale", type=float, default=None)
     parser.add_argument("--sequence-length", type=int, default=export_unet.SEQUENCE_LENGTH)
+    parser.add_argument("--static-batches", type=export_unet.parse_static_batches, default=(), metavar="N[,N...]",
+                        help="the UNet's, as export_unet.py: static models for these batch sizes")
     parser.add_argument("--vae-scaling-factor", type=float, default=None,
                         help="the latents' scaling factor, in place of the VAE config's")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")

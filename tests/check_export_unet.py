@@ -53,7 +53,10 @@ def main():
         for bad, words in ((["--threads", "-1"], "--threads -1"), (["--march", "x; rm -rf /"], "--march"),
                            (["--dtype", "float32,int8"], "'int8' is not one of"),
                            (["--dtype", "float32,float32"], "named twice"),
-                           (["--dtype", "float32,bfloat16", "--format", "torchscript"], "needs --format aoti")):
+                           (["--dtype", "float32,bfloat16", "--format", "torchscript"], "needs --format aoti"),
+                           (["--static-batches", "1"], "static batches start at 2"),
+                           (["--static-batches", "4,x"], "'4,x' is not a comma-separated list"),
+                           (["--static-batches", "4", "--format", "torchscript"], "needs --format aoti")):
             r = run(script, tiny, os.path.join(work, "bad"), *bad)
             if r.returncode == 0 or words not in r.stderr or os.path.exists(os.path.join(work, "bad")):
                 failures.append(f"{bad}: rc {r.returncode}, stderr {r.stderr!r}")

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ddim/ddim.h"
@@ -78,13 +79,14 @@ TEST_F(Models, LoadUnetPrefersThePackage) {
   EXPECT_NE(dynamic_cast<ddim::AOTInductorUNet*>(unet.get()), nullptr);
 }
 
-// Every batch size takes its path: the static batch-1 model, the dynamic one, and chunks of the
-// dynamic model's largest batch (with a batch-1 remainder) beyond it.
+// Every batch size takes its path: the static batch-1 and batch-3 models (the fixture is exported
+// with --static-batches 3), the dynamic one, and chunks of the dynamic model's largest batch (with
+// a batch-1 remainder) beyond it.
 TEST_F(Models, PackageMatchesTheTraceAtEveryBatchSize) {
   ddim::AOTInductorUNet package(kModel, torch::kCPU, torch::kFloat32);
   ddim::TorchScriptUNet trace(kModel, torch::kCPU, torch::kFloat32);
   const auto& c = package.config();
-  for (const int64_t batch : {1, 2, 5, 63, 64, 127, 130}) {
+  for (const int64_t batch : {1, 2, 3, 5, 63, 64, 127, 130}) {
     const auto x = torch::randn({batch, c.in_channels, c.sample_height, c.sample_width},
                                 at::make_generator<at::CPUGeneratorImpl>(batch));
     for (const int64_t t : {0, 421, 999}) {
@@ -113,6 +115,24 @@ TEST_F(Models, FallsBackToTheTraceWithAWarning) {
   ASSERT_EQ(log.messages.size(), 1u);
   EXPECT_TRUE(contains(log.messages[0], "ddim_no_such_feature") && contains(log.messages[0], "model.pt (TorchScript)"))
       << log.messages[0];
+}
+
+// The static batches the package's metadata lists are checked when loaded: a size the exporter
+// never makes, and one whose model is not in the archive, are refused by name.
+TEST_F(Models, RefusesAWrongStaticBatch) {
+  const auto exported = nlohmann::json::parse(std::ifstream(kModel / "ddim_export.json"));
+  ASSERT_EQ(exported["aoti"]["static_batches"], nlohmann::json::array({3})) << "fixture exported without batch 3";
+  for (const auto& [listed, words] :
+       std::vector<std::pair<std::string, std::string>>{{"'3 1'", "static batch '1'"},
+                                                        {"3x", "static batch '3x'"},
+                                                        {"'3 3'", "static batch '3'"},
+                                                        {"'3 7'", "cannot read model 'batch7'"}}) {
+    const auto dir = copy_model("static", false);
+    tamper(dir, "ddim.static_batches=" + listed);
+    const auto error = error_of(dir);
+    EXPECT_TRUE(contains(error, words) && contains(error, "re-export")) << listed << ": " << error;
+    fs::remove_all(dir);
+  }
 }
 
 TEST_F(Models, RefusesAnotherTorchVersion) {

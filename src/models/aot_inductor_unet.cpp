@@ -12,7 +12,6 @@ namespace ddim {
 namespace {
 
 // The package's two models, as scripts/export_unet.py names them.
-constexpr const char* kBatch1Model = "batch1";
 constexpr const char* kBatchedModel = "batched";
 // The metadata version this loader reads (PACKAGE_FORMAT_VERSION in scripts/export_unet.py).
 constexpr const char* kFormatVersion = "1";
@@ -63,8 +62,8 @@ AOTInductorUNet::AOTInductorUNet(const std::filesystem::path& model_dir, torch::
   // Unpacked once into the cache: loading the archive itself unpacks it again for each model on
   // every start.
   const auto unpacked = detail::unpacked_package(package);
-  models_ = std::make_unique<detail::BatchedPackage>(package, unpacked.empty() ? package : unpacked, kBatch1Model,
-                                                     kBatchedModel, metadata, reexport);
+  models_ =
+      std::make_unique<detail::BatchedPackage>(package, unpacked.empty() ? package : unpacked, "", metadata, reexport);
 }
 
 AOTInductorUNet::~AOTInductorUNet() = default;

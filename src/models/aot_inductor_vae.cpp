@@ -45,10 +45,8 @@ AOTInductorVAE::AOTInductorVAE(const std::filesystem::path& model_dir, torch::De
   // Unpacked once into the cache, shared by the four models.
   const auto unpacked = detail::unpacked_package(package_);
   const auto source = unpacked.empty() ? package_ : unpacked;
-  encoder_ = std::make_unique<detail::BatchedPackage>(package_, source, "encode_batch1", "encode_batched", encode_meta,
-                                                      kReexport);
-  decoder_ = std::make_unique<detail::BatchedPackage>(package_, source, "decode_batch1", "decode_batched", decode_meta,
-                                                      kReexport);
+  encoder_ = std::make_unique<detail::BatchedPackage>(package_, source, "encode_", encode_meta, kReexport);
+  decoder_ = std::make_unique<detail::BatchedPackage>(package_, source, "decode_", decode_meta, kReexport);
 }
 
 AOTInductorVAE::~AOTInductorVAE() = default;

@@ -29,32 +29,58 @@ void check_package_fits(const std::filesystem::path& package,
     throw ConfigError(package.string() + " was compiled with torch " + metadata_field(metadata, "ddim.torch_version") +
                       ", this library runs torch " + libtorch_version() + reexport);
   }
-  if (const auto missing = missing_cpu_features(split_words(metadata_field(metadata, "ddim.cpu_features"))); !missing.empty()) {
-    throw ConfigError(package.string() + " was compiled for CPU features this machine lacks (" +
-                      join_words(missing) + ")" + reexport +
-                      " on this machine, or with --march x86-64-v3 for any AVX2 machine");
+  if (const auto missing = missing_cpu_features(split_words(metadata_field(metadata, "ddim.cpu_features")));
+      !missing.empty()) {
+    throw ConfigError(package.string() + " was compiled for CPU features this machine lacks (" + join_words(missing) +
+                      ")" + reexport + " on this machine, or with --march x86-64-v3 for any AVX2 machine");
   }
 }
 
-BatchedPackage::BatchedPackage(std::filesystem::path package, std::filesystem::path source, std::string batch1,
-                               std::string batched, const std::unordered_map<std::string, std::string>& batched_metadata,
+BatchedPackage::BatchedPackage(std::filesystem::path package, std::filesystem::path source, const std::string& prefix,
+                               const std::unordered_map<std::string, std::string>& batched_metadata,
                                std::string reexport)
     : package_(std::move(package)), source_(std::move(source)), reexport_(std::move(reexport)) {
-  batch1_.name = std::move(batch1);
-  batched_.name = std::move(batched);
+  batch1_.name = prefix + "batch1";
+  batched_.name = prefix + "batched";
   batch_min_ = parse_count(batched_metadata, "ddim.batch_min", package_, reexport_);
   batch_max_ = parse_count(batched_metadata, "ddim.batch_max", package_, reexport_);
   if (batch_min_ < 1 || batch_max_ < batch_min_) {
     throw ConfigError(package_.string() + " has a batch range [" + std::to_string(batch_min_) + ", " +
                       std::to_string(batch_max_) + "] in its metadata" + reexport_);
   }
-  // Both models must be in the archive (their code is loaded on first use).
-  try {
-    torch::inductor::AOTIModelPackageLoader::load_metadata_from_package(package_.string(), batch1_.name);
-  } catch (const std::exception& e) {
-    throw ConfigError("cannot read model '" + batch1_.name + "' of " + package_.string() + ": " + first_sentence(e) +
-                      reexport_);
+  // Packages compiled before static batches existed do not record the key: none.
+  for (const auto& word : split_words(metadata_field(batched_metadata, "ddim.static_batches"))) {
+    int64_t batch = 0;
+    try {
+      std::size_t used = 0;
+      batch = std::stoll(word, &used);
+      if (used != word.size()) batch = 0;
+    } catch (const std::exception&) {
+    }
+    if (batch < 2 || static_.count(batch)) {
+      throw ConfigError(package_.string() + " has a static batch '" + word + "' in its metadata" + reexport_);
+    }
+    auto slot = std::make_unique<Slot>();
+    slot->name = prefix + "batch" + std::to_string(batch);
+    static_.emplace(batch, std::move(slot));
   }
+  // Every model must be in the archive (their code is loaded on first use).
+  std::vector<const Slot*> required{&batch1_};
+  for (const auto& [batch, slot] : static_) required.push_back(slot.get());
+  for (const Slot* slot : required) {
+    try {
+      torch::inductor::AOTIModelPackageLoader::load_metadata_from_package(package_.string(), slot->name);
+    } catch (const std::exception& e) {
+      throw ConfigError("cannot read model '" + slot->name + "' of " + package_.string() + ": " + first_sentence(e) +
+                        reexport_);
+    }
+  }
+}
+
+std::vector<int64_t> BatchedPackage::static_batches() const {
+  std::vector<int64_t> batches;
+  for (const auto& [batch, slot] : static_) batches.push_back(batch);
+  return batches;
 }
 
 BatchedPackage::~BatchedPackage() = default;
@@ -96,6 +122,7 @@ torch::Tensor BatchedPackage::run(const std::vector<torch::Tensor>& given) {
   }
   const int64_t batch = inputs.at(0).size(0);
   if (batch == 1) return run_slice(batch1_, inputs, 0, 1);
+  if (const auto it = static_.find(batch); it != static_.end()) return run_slice(*it->second, inputs, 0, batch);
   if (batch >= batch_min_ && batch <= batch_max_) return run_slice(batched_, inputs, 0, batch);
   std::vector<torch::Tensor> outputs;
   for (int64_t start = 0; start < batch; start += batch_max_) {

@@ -1,15 +1,17 @@
 #pragma once
 
-// The pair of models an AOTInductor package of scripts/export_unet.py or scripts/export_model.py
-// holds for one function: one compiled for batch 1 (the fastest shape) and one over the dynamic
-// batch range torch.export proved (e.g. 2..63). Each is loaded on first use, and a batch is
-// dispatched between them: batch 1 to the first, a batch in the range to the second, anything
-// else in chunks.
+// The models an AOTInductor package of scripts/export_unet.py or scripts/export_model.py holds for
+// one function: PREFIXbatch1, compiled for batch 1 (the fastest shape), PREFIXbatched, over the
+// dynamic batch range torch.export proved (e.g. 2..63), and PREFIXbatchN for each static batch N
+// the package's metadata lists (export's --static-batches). Each is loaded on first use, and a
+// batch is dispatched between them: batch 1 and a static batch to their own models, another batch
+// in the range to the dynamic one, anything else in chunks.
 
 #include <torch/torch.h>
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -31,10 +33,12 @@ void check_package_fits(const std::filesystem::path& package,
 class BatchedPackage {
  public:
   // `package` is the file named in errors, `source` what is loaded (the unpacked folder, or the
-  // package itself); `batched_metadata` is the metadata of model `batched`, holding its range
-  // (ddim.batch_min, ddim.batch_max). ConfigError naming the package and `reexport` when the
-  // range is missing or wrong, or when model `batch1` is not in the archive.
-  BatchedPackage(std::filesystem::path package, std::filesystem::path source, std::string batch1, std::string batched,
+  // package itself); `prefix` starts every model's name ("" for a UNet, "decode_" for a VAE's
+  // decoder); `batched_metadata` is the metadata of model PREFIXbatched, holding its range
+  // (ddim.batch_min, ddim.batch_max) and its static batches (ddim.static_batches, optional).
+  // ConfigError naming the package and `reexport` when the range or a static batch is wrong, or
+  // when model PREFIXbatch1 or a listed static model is not in the archive.
+  BatchedPackage(std::filesystem::path package, std::filesystem::path source, const std::string& prefix,
                  const std::unordered_map<std::string, std::string>& batched_metadata, std::string reexport);
   ~BatchedPackage();
   BatchedPackage(const BatchedPackage&) = delete;
@@ -47,6 +51,8 @@ class BatchedPackage {
 
   int64_t batch_min() const { return batch_min_; }
   int64_t batch_max() const { return batch_max_; }
+  // The batches with a model of their own besides 1, ascending.
+  std::vector<int64_t> static_batches() const;
 
  private:
   struct Slot {
@@ -62,6 +68,7 @@ class BatchedPackage {
   std::string reexport_;
   Slot batch1_;
   Slot batched_;
+  std::map<int64_t, std::unique_ptr<Slot>> static_;  // a Slot holds a once_flag, which cannot move
   int64_t batch_min_ = 1;
   int64_t batch_max_ = 1;
 };
