@@ -170,6 +170,9 @@ def main():
     parser.add_argument("--freeze-null-class", action="store_true",
                         help="--conditional: the null class's row of the table is not trained (stays at zero "
                              "with --init-from)")
+    parser.add_argument("--distill-null", default="", metavar="MODEL",
+                        help="--conditional: the null class learns this unconditional model's noise prediction "
+                             "instead of the noise, so guidance's unconditional half stays that model")
     parser.add_argument("--init-from", default="", metavar="MODEL",
                         help="start from this unconditional model's weights (e.g. models/digits)")
     parser.add_argument("--checkpoint-every", type=int, default=1000, help="steps between EMA checkpoints (0: none)")
@@ -188,6 +191,8 @@ def main():
         parser.error(f"--class-lr {args.class_lr}: needs --conditional and a value > 0")
     if args.freeze_null_class and not args.conditional:
         parser.error("--freeze-null-class needs --conditional")
+    if args.distill_null and not args.conditional:
+        parser.error("--distill-null needs --conditional")
     if args.guidance_scale is not None and not (args.conditional and args.guidance_scale >= 0):
         parser.error("--guidance-scale needs --conditional and a value >= 0")
 
@@ -201,6 +206,11 @@ def main():
     ema = make_unet(args.arch, args.conditional)
     ema.load_state_dict(unet.state_dict())
     ema.requires_grad_(False)
+    teacher = None
+    if args.distill_null:
+        teacher = make_unet(args.arch, False)
+        load_initial_weights(teacher, args.distill_null)
+        teacher.requires_grad_(False).eval()
     scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", **SAMPLING)
     table = [p for n, p in unet.named_parameters() if n.startswith("class_embedding.")]
     rest = [p for n, p in unet.named_parameters() if not n.startswith("class_embedding.")]
@@ -227,7 +237,13 @@ def main():
         if args.conditional:
             dropped = torch.rand(args.batch_size, generator=gen) < args.label_dropout
             labels = torch.where(dropped, NULL_CLASS, train_y[idx])
-        loss = F.mse_loss(unet(scheduler.add_noise(x0, noise, t), t, class_labels=labels).sample, noise)
+        noisy = scheduler.add_noise(x0, noise, t)
+        target = noise
+        if teacher is not None and dropped.any():
+            with torch.no_grad():
+                target = noise.clone()
+                target[dropped] = teacher(noisy[dropped], t[dropped]).sample
+        loss = F.mse_loss(unet(noisy, t, class_labels=labels).sample, target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
@@ -240,7 +256,7 @@ def main():
         if step % 250 == 0 or step == args.steps - 1:
             print(f"step {step:5d}  loss {loss.item():.4f}  {time.time() - start:7.1f} s", flush=True)
         if args.checkpoint_every and (step + 1) % args.checkpoint_every == 0 and step + 1 < args.steps:
-            save_pipeline(ema, scheduler, os.path.join(args.out, "checkpoint"))
+            save_pipeline(ema, scheduler, os.path.join(args.out, f"checkpoint-{step + 1}"))
     minutes = (time.time() - start) / 60
     save_pipeline(ema, scheduler, args.out)
     training = {"arch": args.arch, "block_out_channels": list(ARCHITECTURES[args.arch]["block_out_channels"]),
@@ -253,6 +269,8 @@ def main():
                         label_dropout=args.label_dropout, class_lr=args.class_lr or args.lr)
         if args.freeze_null_class:
             training["freeze_null_class"] = True
+        if args.distill_null:
+            training["distill_null"] = args.distill_null
     if args.init_from:
         training["init_from"] = args.init_from
         if os.path.isfile(os.path.join(args.init_from, "unet", "model.pt")):
