@@ -41,8 +41,8 @@ otherwise) and this torch version; it holds two models, "batch1" (static batch 1
 shape) and "batched" (a dynamic batch over the range torch.export proves, e.g. 2..63; larger
 batches run in chunks), plus "batchN" for each N of --static-batches (a static model the loader
 runs for a batch of exactly N: a few percent faster than the dynamic one, at the cost of another
-copy of the weights in the package), and records in its metadata what the C++ loader checks before loading
-it: torch version, device, dtype and the CPU features the code needs.
+copy of the weights in the package), and records in its metadata what the C++ loader checks
+before loading it: torch version, device, dtype and the CPU features the code needs.
 
 --dtype takes a comma-separated list for AOTInductor packages: the first dtype goes into
 unet/model.pt2 (and unet/model.pt, the TorchScript file, with --format both), each further one D

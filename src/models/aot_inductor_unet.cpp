@@ -11,7 +11,7 @@
 namespace ddim {
 namespace {
 
-// The package's two models, as scripts/export_unet.py names them.
+// The package's dynamic-batch model, as scripts/export_unet.py names it: its metadata is read first.
 constexpr const char* kBatchedModel = "batched";
 // The metadata version this loader reads (PACKAGE_FORMAT_VERSION in scripts/export_unet.py).
 constexpr const char* kFormatVersion = "1";

@@ -77,12 +77,6 @@ BatchedPackage::BatchedPackage(std::filesystem::path package, std::filesystem::p
   }
 }
 
-std::vector<int64_t> BatchedPackage::static_batches() const {
-  std::vector<int64_t> batches;
-  for (const auto& [batch, slot] : static_) batches.push_back(batch);
-  return batches;
-}
-
 BatchedPackage::~BatchedPackage() = default;
 
 // A run at batch 1 never maps the batched model's code and weights (about as large as the whole

@@ -51,8 +51,6 @@ class BatchedPackage {
 
   int64_t batch_min() const { return batch_min_; }
   int64_t batch_max() const { return batch_max_; }
-  // The batches with a model of their own besides 1, ascending.
-  std::vector<int64_t> static_batches() const;
 
  private:
   struct Slot {
