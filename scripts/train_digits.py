@@ -32,6 +32,12 @@ nothing to the time embedding, so the model starts as exactly the unconditional 
 class keeps what it learnt while the ten digit rows are learnt. --freeze-null-class keeps the null
 row where it starts (at zero after --init-from: the unconditional model's own time embedding) while
 the digit rows learn, so that a large --class-lr moves only the ten digit rows.
+
+--distill-null MODEL gives the null class MODEL's noise prediction as its target in place of the
+noise, so that guidance's unconditional half stays the unconditional model while the shared weights
+learn the classes. --null-distill-weight W adds, every step, that target for every digit of the
+batch under the null class (weighted W; the labelled and null halves go through one UNet call of
+batch 2B), so the null class is held on every step rather than on --label-dropout's share of them.
 """
 import argparse
 import hashlib
@@ -173,6 +179,9 @@ def main():
     parser.add_argument("--distill-null", default="", metavar="MODEL",
                         help="--conditional: the null class learns this unconditional model's noise prediction "
                              "instead of the noise, so guidance's unconditional half stays that model")
+    parser.add_argument("--null-distill-weight", type=float, default=0.0, metavar="W",
+                        help="--distill-null: also, every step, every digit's null-class prediction learns MODEL's, "
+                             "weighted W against the labelled loss (twice the UNet work per step; 0: off)")
     parser.add_argument("--init-from", default="", metavar="MODEL",
                         help="start from this unconditional model's weights (e.g. models/digits)")
     parser.add_argument("--checkpoint-every", type=int, default=1000, help="steps between EMA checkpoints (0: none)")
@@ -193,6 +202,8 @@ def main():
         parser.error("--freeze-null-class needs --conditional")
     if args.distill_null and not args.conditional:
         parser.error("--distill-null needs --conditional")
+    if args.null_distill_weight < 0 or (args.null_distill_weight and not args.distill_null):
+        parser.error(f"--null-distill-weight {args.null_distill_weight}: needs --distill-null and a value >= 0")
     if args.guidance_scale is not None and not (args.conditional and args.guidance_scale >= 0):
         parser.error("--guidance-scale needs --conditional and a value >= 0")
 
@@ -239,11 +250,20 @@ def main():
             labels = torch.where(dropped, NULL_CLASS, train_y[idx])
         noisy = scheduler.add_noise(x0, noise, t)
         target = noise
-        if teacher is not None and dropped.any():
+        null_target = None
+        if teacher is not None and (args.null_distill_weight or dropped.any()):
             with torch.no_grad():
-                target = noise.clone()
-                target[dropped] = teacher(noisy[dropped], t[dropped]).sample
-        loss = F.mse_loss(unet(noisy, t, class_labels=labels).sample, target)
+                whom = slice(None) if args.null_distill_weight else dropped
+                null_target = torch.zeros_like(noise)
+                null_target[whom] = teacher(noisy[whom], t[whom]).sample
+            target = torch.where(dropped[:, None, None, None], null_target, noise)
+        if args.null_distill_weight:
+            # One UNet call of batch 2B: the digits under their labels, then the same digits as the null class.
+            pred, null_pred = unet(torch.cat([noisy, noisy]), torch.cat([t, t]),
+                                   class_labels=torch.cat([labels, torch.full_like(labels, NULL_CLASS)])).sample.chunk(2)
+            loss = F.mse_loss(pred, target) + args.null_distill_weight * F.mse_loss(null_pred, null_target)
+        else:
+            loss = F.mse_loss(unet(noisy, t, class_labels=labels).sample, target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
@@ -271,6 +291,8 @@ def main():
             training["freeze_null_class"] = True
         if args.distill_null:
             training["distill_null"] = args.distill_null
+            if args.null_distill_weight:
+                training["null_distill_weight"] = args.null_distill_weight
     if args.init_from:
         training["init_from"] = args.init_from
         if os.path.isfile(os.path.join(args.init_from, "unet", "model.pt")):
