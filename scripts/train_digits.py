@@ -5,6 +5,7 @@
                                              [--export models/digits]
     .venv/bin/python scripts/train_digits.py --conditional --init-from models/digits [--label-dropout 0.2]
                                              [--lr 5e-4] [--class-lr 2e-2] [--freeze-null-class]
+                                             [--distill-null MODEL [--null-distill-weight W]]
                                              [--guidance-scale G]
                                              --out build/digits-cond-train --export models/digits-cond
 
