@@ -48,7 +48,8 @@ before loading it: torch version, device, dtype and the CPU features the code ne
 unet/model.pt2 (and unet/model.pt, the TorchScript file, with --format both), each further one D
 into unet/model.D.pt2, and the loader picks one by the tools' --dtype (a list needs --format aoti
 or both: TorchScript takes one dtype). With a list, each package is timed on this machine (batches 1 and 16, rounds interleaved,
-medians) and unet/dtype_auto.json records the times, the CPU's model name and the choice of
+medians) and unet/dtype_auto.json records the times, the CPU (model name, family and model, and
+its AVX2/AVX-512/AMX extensions: cpu_identity()) and the choice of
 `--dtype auto`: a dtype other than the first only where it is faster at every batch timed.
 
 Each artifact is checked against the eager model on two batch sizes and two timesteps before
@@ -450,17 +451,35 @@ def package_file(dtype_names, dtype_name):
     return ARTIFACT["aoti"] if dtype_name == dtype_names[0] else f"model.{dtype_name}.pt2"
 
 
-def cpu_model_name():
-    """/proc/cpuinfo's first "model name", which the C++ loader compares before trusting dtype_auto.json."""
+# The extensions whose presence changes which dtype is faster (src/models/cpu_features.cpp lists the same).
+DTYPE_SPEED_FEATURES = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_fp16")
+
+
+def cpuinfo_fields():
+    """/proc/cpuinfo's first processor, key -> value; empty where there is none."""
+    fields = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
+                if not line.strip():
+                    break
                 key, _, value = line.partition(":")
-                if key.strip() == "model name":
-                    return value.strip()
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return ""
+    return fields
+
+
+def cpu_identity():
+    """What decides which dtype is faster on this CPU, as one line ("AMD EPYC; family 25 model 17; avx2
+    avx512_bf16 avx512f fma"): the model name, family and model, and the extensions of
+    DTYPE_SPEED_FEATURES it has. The C++ loader compares it (detail::cpu_identity) before trusting
+    dtype_auto.json; a model name alone does not tell an AVX2 EPYC from an AVX512-BF16 one."""
+    fields = cpuinfo_fields()
+    flags = set(fields.get("flags", "").split())
+    present = " ".join(sorted(f for f in DTYPE_SPEED_FEATURES if f in flags))
+    line = f"{fields.get('model name', '')}; family {fields.get('cpu family', '')} model {fields.get('model', '')};"
+    return f"{line} {present}" if present else line
 
 
 def package_model_for(batch, static_batches):
@@ -499,7 +518,8 @@ def dtype_auto_record(dtype_names, ms):
     largest = max(ms[first], key=int)
     faster = [name for name in dtype_names[1:] if all(ms[name][b] < ms[first][b] for b in ms[first])]
     choice = min(faster, key=lambda name: ms[name][largest]) if faster else first
-    return {"choice": choice, "cpu_model": cpu_model_name(), "threads": torch.get_num_threads(),
+    return {"choice": choice, "cpu": cpu_identity(), "cpu_model": cpuinfo_fields().get("model name", ""),
+            "threads": torch.get_num_threads(),
             "ms_per_forward": ms, "rule": f"a dtype other than {first} where it is faster at every batch",
             "measured_by": "scripts/export_unet.py"}
 

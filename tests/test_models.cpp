@@ -171,8 +171,9 @@ TEST_F(Models, AFolderOfTwoDtypesRunsThePackageOfEach) {
   }
 }
 
-// `--dtype auto` follows unet/dtype_auto.json where it was measured on this CPU model and names a
-// package that is there; float32 otherwise, with a warning saying why.
+// `--dtype auto` follows unet/dtype_auto.json where it was measured on a CPU like this one (model
+// name, family and model, extensions) and names a package that is there; float32 otherwise, with a
+// warning saying why.
 TEST_F(Models, AutoDtypeFollowsTheRecordMeasuredOnThisCpu) {
   const auto record_path = kModel / "unet" / "dtype_auto.json";
   ASSERT_TRUE(fs::exists(record_path)) << "fixture exported without a dtype list";
@@ -188,15 +189,28 @@ TEST_F(Models, AutoDtypeFollowsTheRecordMeasuredOnThisCpu) {
   rewrite(chose_bf16);
   EXPECT_EQ(ddim::auto_dtype(dir), torch::kBFloat16);
 
-  auto elsewhere = chose_bf16;
-  elsewhere["cpu_model"] = "Another CPU 9000";
-  rewrite(elsewhere);
+  // The same model name on another CPU generation (virtual machines call an AVX2-only Zen 1 and an
+  // AVX512-BF16 Zen 4 both "AMD EPYC"), and another model name: neither is trusted.
+  const auto model_name = record.at("cpu_model").get<std::string>();
+  for (const std::string& other : {model_name + "; family 23 model 1; avx2 fma", std::string("Another CPU 9000")}) {
+    auto elsewhere = chose_bf16;
+    elsewhere["cpu"] = other;
+    rewrite(elsewhere);
+    WarningLog log;
+    EXPECT_EQ(ddim::auto_dtype(dir), torch::kFloat32) << other;
+    ASSERT_EQ(log.messages.size(), 1u);
+    EXPECT_TRUE(contains(log.messages[0], other) && contains(log.messages[0], "float32")) << log.messages[0];
+  }
+
+  // A record without the CPU line (an older export's) is not trusted either.
+  auto unnamed = chose_bf16;
+  unnamed.erase("cpu");
+  rewrite(unnamed);
   {
     WarningLog log;
     EXPECT_EQ(ddim::auto_dtype(dir), torch::kFloat32);
     ASSERT_EQ(log.messages.size(), 1u);
-    EXPECT_TRUE(contains(log.messages[0], "Another CPU 9000") && contains(log.messages[0], "float32"))
-        << log.messages[0];
+    EXPECT_TRUE(contains(log.messages[0], "\"cpu\"") && contains(log.messages[0], "Re-export")) << log.messages[0];
   }
 
   rewrite(chose_bf16);

@@ -22,6 +22,10 @@ std::string cpuinfo_field(const std::string& key) {
   return {};
 }
 
+// The extensions whose presence changes which dtype is faster (scripts/export_unet.py lists the same).
+const char* const kDtypeSpeedFeatures[] = {"avx2",     "fma",      "avx512f",  "avx512_bf16",
+                                           "avx512_fp16", "amx_tile", "amx_bf16", "amx_fp16"};
+
 std::set<std::string> cpu_flags() {
   std::istringstream words(cpuinfo_field("flags"));
   std::set<std::string> flags;
@@ -43,6 +47,20 @@ std::vector<std::string> missing_cpu_features(const std::vector<std::string>& re
 std::string cpu_model_name() {
   static const std::string name = cpuinfo_field("model name");
   return name;
+}
+
+std::string cpu_identity() {
+  static const std::string identity = [] {
+    std::string line = cpu_model_name() + "; family " + cpuinfo_field("cpu family") + " model " + cpuinfo_field("model") + ";";
+    const auto flags = cpu_flags();
+    std::set<std::string> present;  // sorted, as the Python side sorts them
+    for (const char* feature : kDtypeSpeedFeatures) {
+      if (flags.count(feature)) present.insert(feature);
+    }
+    for (const auto& feature : present) line += " " + feature;
+    return line;
+  }();
+  return identity;
 }
 
 }  // namespace ddim::detail

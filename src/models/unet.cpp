@@ -86,10 +86,15 @@ torch::ScalarType auto_dtype(const std::filesystem::path& model_dir) {
     return it->get<std::string>();
   };
   const auto choice = dtype_from_name(text("choice"));
-  const auto measured_on = text("cpu_model");
-  if (measured_on != detail::cpu_model_name()) {
+  if (record.find("cpu") == record.end()) {
+    warn("--dtype auto: " + record_path.string() + " has no \"cpu\" entry (an older export's record); running " +
+         "float32. Re-export with --dtype float32,bfloat16 to measure this CPU");
+    return torch::kFloat32;
+  }
+  const auto measured_on = text("cpu");
+  if (measured_on != detail::cpu_identity()) {
     warn("--dtype auto: " + record_path.string() + " was measured on \"" + measured_on + "\", this CPU is \"" +
-         detail::cpu_model_name() + "\"; running float32");
+         detail::cpu_identity() + "\"; running float32");
     return torch::kFloat32;
   }
   if (choice != torch::kFloat32 && package_path(model_dir, choice).filename() == "model.pt2") {

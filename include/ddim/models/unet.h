@@ -78,9 +78,10 @@ DDIM_API std::unique_ptr<UNet> load_unet(const std::filesystem::path& model_dir,
 DDIM_API std::filesystem::path package_path(const std::filesystem::path& model_dir, torch::ScalarType dtype);
 
 // What `--dtype auto` runs <model_dir>'s UNet in: the dtype unet/dtype_auto.json names as the faster
-// one, when it was measured on a CPU of this machine's model (scripts/export_unet.py writes it when
-// it exports several dtypes, after timing each package) and that dtype's package is there; float32
-// otherwise, the default that matches diffusers bit for bit.
+// one, when it was measured on a CPU like this machine's (the same model name, family and model, and
+// the same AVX2/AVX-512/AMX extensions; scripts/export_unet.py writes the record when it exports
+// several dtypes, after timing each package) and that dtype's package is there; float32 otherwise,
+// with a warning saying why: the default that matches diffusers bit for bit.
 DDIM_API torch::ScalarType auto_dtype(const std::filesystem::path& model_dir);
 
 // The names ddim_export.json, scripts/export_unet.py and the tools' --dtype use: "float32",
