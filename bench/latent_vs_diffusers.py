@@ -39,7 +39,8 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from unet_vs_peers import chart, comparison_args, cpuinfo, peaks  # noqa: E402
+from unet_vs_peers import (DTYPE_SPEED_FEATURES, chart, comparison_args, cpu_identity, cpuinfo,  # noqa: E402
+                           peaks)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 RUNTIMES = ["eager", "compile", "ddim"]
@@ -156,7 +157,8 @@ def main():
             sys.exit(f"latent_vs_diffusers: {args.model} lacks the AOTInductor packages for {', '.join(dtype_names)} "
                      f"(scripts/export_model.py SRC DIR --dtype {','.join(dtype_names)})")
 
-    cpu, flags, mhz_ghz = cpuinfo()
+    fields, flags, mhz_ghz = cpuinfo()
+    name, cpu = fields.get("model name", "unknown CPU"), cpu_identity()
     ghz = args.ghz or mhz_ghz
     cores = torch.get_num_threads()
     torch.set_num_threads(cores)
@@ -165,9 +167,9 @@ def main():
     latent_shape = (unet32.config.in_channels, unet32.config.sample_size, unet32.config.sample_size)
     x = torch.randn(1, *latent_shape)
     flops = {"step": flops_per_image(unet32, x, torch.tensor([500])), "decode": flops_per_image(decoder32, x)}
-    fp32_peak, bf16_peak = peaks(flags, ghz, cores)
-    isa = " ".join(sorted(f for f in flags if f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")))
-    print(f"CPU: {cpu}; {cores} threads at {ghz:.2f} GHz; {isa}; UNet {flops['step'] / 1e9:.1f} GFLOP, decode "
+    fp32_peak, bf16_peak = peaks(fields, flags, ghz, cores)
+    isa = " ".join(sorted(f for f in flags if f in DTYPE_SPEED_FEATURES))
+    print(f"CPU: {cpu}; {cores} threads at {ghz:.2f} GHz; UNet {flops['step'] / 1e9:.1f} GFLOP, decode "
           f"{flops['decode'] / 1e9:.1f} GFLOP per image", file=sys.stderr)
 
     prepared = {}
@@ -195,7 +197,7 @@ def main():
                     add(("decode", "ddim", dtype_name, b), ms)
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
 
-    print(f"\n{cpu}, {cores} threads, {ghz:.2f} GHz ({isa}); src {args.src}; UNet {flops['step'] / 1e9:.1f} GFLOP and "
+    print(f"\n{cpu}; {cores} threads, {ghz:.2f} GHz; src {args.src}; UNet {flops['step'] / 1e9:.1f} GFLOP and "
           f"decode {flops['decode'] / 1e9:.1f} GFLOP per image; medians of {args.rounds} rounds; torch {torch.__version__}")
     print("ms per step and per decode; x = the best peer's time / this one's; % = of the dtype's peak "
           "(ddim's decode: float32 in both rows)")
@@ -230,7 +232,7 @@ def main():
                        "samples": {"/".join(map(str, k)): v for k, v in samples.items()}}, f, indent=2)
     if args.svg:
         chart(rows, runtimes, args.svg, f"latent model (ldm-celebahq-256's architecture): speed as a multiple of "
-                                        f"the best peer's ({cpu}, {cores} threads; 1 = the best peer)")
+                                        f"the best peer's ({name}, {cores} threads; 1 = the best peer)")
     return 0
 
 

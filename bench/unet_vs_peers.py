@@ -21,8 +21,8 @@ that records only one dtype times only that one in ddim). The peers run the same
                step (ddim's figure carries the scheduler step; the peers' do not)
 Every runtime runs on torch's thread count (the cores). The FLOPs per image come from
 torch.utils.flop_counter on eager float32; the peaks are cores x GHz x FLOPs per cycle: fp32 FMA 64
-(AVX-512, two 16-lane FMA units) or 32 (AVX2), bf16 1024 with AMX-BF16, 128 with AVX512-BF16
-alone. The clock is /proc/cpuinfo's "cpu MHz" unless --ghz gives it. Run on an idle machine.
+(AVX-512, two 16-lane FMA units) or 32 (AVX2, or AVX-512 on AMD Zen 4's 256-bit datapath), bf16
+1024 with AMX-BF16, 128 with AVX512-BF16 alone (64 on Zen 4). The clock is /proc/cpuinfo's "cpu MHz" unless --ghz gives it. Run on an idle machine.
 """
 import argparse
 import copy
@@ -38,30 +38,25 @@ import warnings
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
-from export_unet import SEQUENCE_LENGTH, load_ddim_folder, make_wrapper  # noqa: E402
+from export_unet import (DTYPE_SPEED_FEATURES, SEQUENCE_LENGTH, cpu_identity, cpuinfo_fields,  # noqa: E402
+                         load_ddim_folder, make_wrapper)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 RUNTIMES = ["eager", "compile", "openvino", "onnxruntime", "ddim"]
 
 
 def cpuinfo():
-    fields = {}
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            key = key.strip()
-            if key and key not in fields:
-                fields[key] = value.strip()
-            if not line.strip() and fields:
-                break
-    flags = set(fields.get("flags", "").split())
-    return fields.get("model name", "unknown CPU"), flags, float(fields.get("cpu MHz", "0") or 0) / 1e3
+    """(/proc/cpuinfo's first processor as key -> value, its flags, its clock in GHz)."""
+    fields = cpuinfo_fields()
+    return fields, set(fields.get("flags", "").split()), float(fields.get("cpu MHz", "0") or 0) / 1e3
 
 
-def peaks(flags, ghz, cores):
-    """FLOP/s: (fp32 FMA peak, bf16 peak or None)."""
-    fp32 = 64 if "avx512f" in flags else 32 if "fma" in flags else 8
-    bf16 = 1024 if "amx_bf16" in flags else 128 if "avx512_bf16" in flags else None
+def peaks(fields, flags, ghz, cores):
+    """FLOP/s: (fp32 FMA peak, bf16 peak or None). AMD's family 25 (Zen 3, Zen 4) runs AVX-512 on a
+    256-bit datapath, two 8-lane FMA units: half the FLOPs per cycle of a 512-bit one."""
+    half = fields.get("vendor_id") == "AuthenticAMD" and fields.get("cpu family") == "25"
+    fp32 = (32 if half else 64) if "avx512f" in flags else 32 if "fma" in flags else 8
+    bf16 = 1024 if "amx_bf16" in flags else (64 if half else 128) if "avx512_bf16" in flags else None
     return cores * ghz * 1e9 * fp32, (cores * ghz * 1e9 * bf16 if bf16 else None)
 
 
@@ -230,7 +225,8 @@ def main():
     if not os.path.isfile(os.path.join(args.model, "unet", "model.pt")):
         sys.exit(f"unet_vs_peers: {args.model}/unet/model.pt missing (export with --format both)")
 
-    cpu, flags, mhz_ghz = cpuinfo()
+    fields, flags, mhz_ghz = cpuinfo()
+    name, cpu = fields.get("model name", "unknown CPU"), cpu_identity()
     ghz = args.ghz or mhz_ghz
     cores = torch.get_num_threads()
     torch.set_num_threads(cores)
@@ -238,9 +234,9 @@ def main():
     config = wrapper32.unet.config
     shape = (config.in_channels, config.sample_size, config.sample_size)
     flops = flops_per_image(wrapper32, shape)
-    fp32_peak, bf16_peak = peaks(flags, ghz, cores)
-    isa = " ".join(sorted(f for f in flags if f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")))
-    print(f"CPU: {cpu}; {cores} threads at {ghz:.2f} GHz; {isa}", file=sys.stderr)
+    fp32_peak, bf16_peak = peaks(fields, flags, ghz, cores)
+    isa = " ".join(sorted(f for f in flags if f in DTYPE_SPEED_FEATURES))
+    print(f"CPU: {cpu}; {cores} threads at {ghz:.2f} GHz", file=sys.stderr)
 
     versions = {"torch": torch.__version__}
     work = tempfile.mkdtemp(prefix="ddim-peers-")
@@ -281,7 +277,7 @@ def main():
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
 
     rows = []
-    print(f"\n{cpu}, {cores} threads, {ghz:.2f} GHz ({isa}); model {args.model}, {flops / 1e9:.2f} GFLOP per image; "
+    print(f"\n{cpu}; {cores} threads, {ghz:.2f} GHz; model {args.model}, {flops / 1e9:.2f} GFLOP per image; "
           f"medians of {args.rounds} rounds; " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     print("ms per UNet forward (ddim: per DDIM step); x = the best peer's time / this one's; % = of the dtype's peak")
     for dtype_name in dtype_names:
@@ -312,7 +308,7 @@ def main():
                        "versions": versions, "rounds": args.rounds, "rows": rows,
                        "samples": {"/".join(map(str, k)): v for k, v in samples.items()}}, f, indent=2)
     if args.svg:
-        chart(rows, runtimes, args.svg, f"speed per UNet call as a multiple of the best peer's ({cpu}, "
+        chart(rows, runtimes, args.svg, f"speed per UNet call as a multiple of the best peer's ({name}, "
                                         f"{cores} threads; 1 = the best peer)")
     return 0
 
