@@ -23,7 +23,7 @@ std::string cpuinfo_field(const std::string& key) {
 }
 
 // The extensions whose presence changes which dtype is faster (scripts/export_unet.py lists the same).
-const char* const kDtypeSpeedFeatures[] = {"avx2",     "fma",      "avx512f",  "avx512_bf16",
+const char* const kDtypeSpeedFeatures[] = {"avx2",        "fma",      "avx512f",  "avx512_bf16",
                                            "avx512_fp16", "amx_tile", "amx_bf16", "amx_fp16"};
 
 std::set<std::string> cpu_flags() {
@@ -51,7 +51,8 @@ std::string cpu_model_name() {
 
 std::string cpu_identity() {
   static const std::string identity = [] {
-    std::string line = cpu_model_name() + "; family " + cpuinfo_field("cpu family") + " model " + cpuinfo_field("model") + ";";
+    std::string line =
+        cpu_model_name() + "; family " + cpuinfo_field("cpu family") + " model " + cpuinfo_field("model") + ";";
     const auto flags = cpu_flags();
     std::set<std::string> present;  // sorted, as the Python side sorts them
     for (const char* feature : kDtypeSpeedFeatures) {
