@@ -22,7 +22,9 @@ that records only one dtype times only that one in ddim). The peers run the same
 Every runtime runs on torch's thread count (the cores). The FLOPs per image come from
 torch.utils.flop_counter on eager float32; the peaks are cores x GHz x FLOPs per cycle: fp32 FMA 64
 (AVX-512, two 16-lane FMA units) or 32 (AVX2, or AVX-512 on AMD Zen 4's 256-bit datapath), bf16
-1024 with AMX-BF16, 128 with AVX512-BF16 alone (64 on Zen 4). The clock is /proc/cpuinfo's "cpu MHz" unless --ghz gives it. Run on an idle machine.
+1024 with AMX-BF16, 128 with AVX512-BF16 alone (64 on Zen 4). The clock is /proc/cpuinfo's
+"cpu MHz" unless --ghz gives it (a virtual machine may report the base clock, not the one the
+cores run at). Run on an idle machine.
 """
 import argparse
 import copy

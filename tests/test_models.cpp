@@ -189,10 +189,17 @@ TEST_F(Models, AutoDtypeFollowsTheRecordMeasuredOnThisCpu) {
   rewrite(chose_bf16);
   EXPECT_EQ(ddim::auto_dtype(dir), torch::kBFloat16);
 
-  // The same model name on another CPU generation (virtual machines call an AVX2-only Zen 1 and an
-  // AVX512-BF16 Zen 4 both "AMD EPYC"), and another model name: neither is trusted.
-  const auto model_name = record.at("cpu_model").get<std::string>();
-  for (const std::string& other : {model_name + "; family 23 model 1; avx2 fma", std::string("Another CPU 9000")}) {
+  // The same model name with other extensions (virtual machines call an AVX2-only Zen 1 and an
+  // AVX512-BF16 Zen 4 both "AMD EPYC"), and another model name: neither is trusted. The first is this
+  // CPU's own line with avx512_bf16 added or taken away, so it differs from this CPU on any machine.
+  auto toggled = record.at("cpu").get<std::string>();
+  const auto bf16_at = toggled.find(" avx512_bf16");
+  if (bf16_at == std::string::npos) {
+    toggled += " avx512_bf16";
+  } else {
+    toggled.erase(bf16_at, std::string(" avx512_bf16").size());
+  }
+  for (const std::string& other : {toggled, std::string("Another CPU 9000")}) {
     auto elsewhere = chose_bf16;
     elsewhere["cpu"] = other;
     rewrite(elsewhere);
