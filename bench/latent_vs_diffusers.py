@@ -39,8 +39,8 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from unet_vs_peers import (DTYPE_SPEED_FEATURES, chart, comparison_args, cpu_identity, cpuinfo,  # noqa: E402
-                           peaks)
+from unet_vs_peers import (DTYPE_SPEED_FEATURES, chart, comparison_args, cpu_identity, cpu_peaks,  # noqa: E402
+                           cpuinfo)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 RUNTIMES = ["eager", "compile", "ddim"]
@@ -167,9 +167,10 @@ def main():
     latent_shape = (unet32.config.in_channels, unet32.config.sample_size, unet32.config.sample_size)
     x = torch.randn(1, *latent_shape)
     flops = {"step": flops_per_image(unet32, x, torch.tensor([500])), "decode": flops_per_image(decoder32, x)}
-    fp32_peak, bf16_peak = peaks(fields, flags, ghz, cores)
+    fp32_peak, bf16_peak, peak_source = cpu_peaks(args, fields, flags, ghz, cores)
     isa = " ".join(sorted(f for f in flags if f in DTYPE_SPEED_FEATURES))
-    print(f"CPU: {cpu}; {cores} threads at {ghz:.2f} GHz; UNet {flops['step'] / 1e9:.1f} GFLOP, decode "
+    print(f"CPU: {cpu}; {cores} threads at {ghz:.2f} GHz; peaks: {peak_source}; "
+          f"UNet {flops['step'] / 1e9:.1f} GFLOP, decode "
           f"{flops['decode'] / 1e9:.1f} GFLOP per image", file=sys.stderr)
 
     prepared = {}
@@ -197,7 +198,8 @@ def main():
                     add(("decode", "ddim", dtype_name, b), ms)
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
 
-    print(f"\n{cpu}; {cores} threads, {ghz:.2f} GHz; src {args.src}; UNet {flops['step'] / 1e9:.1f} GFLOP and "
+    print(f"\n{cpu}; {cores} threads, {ghz:.2f} GHz; peaks: {peak_source}; src {args.src}; "
+          f"UNet {flops['step'] / 1e9:.1f} GFLOP and "
           f"decode {flops['decode'] / 1e9:.1f} GFLOP per image; medians of {args.rounds} rounds; torch {torch.__version__}")
     print("ms per step and per decode; x = the best peer's time / this one's; % = of the dtype's peak "
           "(ddim's decode: float32 in both rows)")
@@ -228,7 +230,8 @@ def main():
         with open(args.json, "w") as f:
             json.dump({"src": args.src, "model": args.model, "cpu": cpu, "isa": isa, "threads": cores, "ghz": ghz,
                        "gflop_per_image": {k: v / 1e9 for k, v in flops.items()},
-                       "torch": torch.__version__, "rounds": args.rounds, "rows": rows,
+                       "peak_gflops": {"float32": fp32_peak / 1e9, "bfloat16": bf16_peak / 1e9 if bf16_peak else None},
+                       "peak_source": peak_source, "torch": torch.__version__, "rounds": args.rounds, "rows": rows,
                        "samples": {"/".join(map(str, k)): v for k, v in samples.items()}}, f, indent=2)
     if args.svg:
         chart(rows, runtimes, args.svg, f"latent model (ldm-celebahq-256's architecture): speed as a multiple of "

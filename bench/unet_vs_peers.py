@@ -20,11 +20,13 @@ that records only one dtype times only that one in ddim). The peers run the same
                difference between two step counts, so one step = one UNet call + one scheduler
                step (ddim's figure carries the scheduler step; the peers' do not)
 Every runtime runs on torch's thread count (the cores). The FLOPs per image come from
-torch.utils.flop_counter on eager float32; the peaks are cores x GHz x FLOPs per cycle: fp32 FMA 64
-(AVX-512, two 16-lane FMA units) or 32 (AVX2, or AVX-512 on AMD Zen 4's 256-bit datapath), bf16
-1024 with AMX-BF16, 128 with AVX512-BF16 alone (64 on Zen 4). The clock is /proc/cpuinfo's
-"cpu MHz" unless --ghz gives it (a virtual machine may report the base clock, not the one the
-cores run at). Run on an idle machine.
+torch.utils.flop_counter on eager float32. The fp32 and AVX512-BF16 peaks are measured by
+<bin>/cpu_peak (bench/cpu_peak.cpp: independent FMAs and vdpbf16ps on every core at once), since
+neither the clock a virtual machine's cores run at nor the width of their datapath can be read off
+/proc/cpuinfo. The AMX-BF16 peak, and every peak when cpu_peak is not built or --ghz is given, is
+cores x GHz x FLOPs per cycle: fp32 FMA 64 (AVX-512, two 16-lane FMA units) or 32 (AVX2, or AVX-512
+on AMD Zen 4's 256-bit datapath), bf16 1024 with AMX-BF16, 128 with AVX512-BF16 alone (64 on Zen
+4), at /proc/cpuinfo's "cpu MHz" unless --ghz gives the clock. Run on an idle machine.
 """
 import argparse
 import copy
@@ -60,6 +62,29 @@ def peaks(fields, flags, ghz, cores):
     fp32 = (32 if half else 64) if "avx512f" in flags else 32 if "fma" in flags else 8
     bf16 = 1024 if "amx_bf16" in flags else (64 if half else 128) if "avx512_bf16" in flags else None
     return cores * ghz * 1e9 * fp32, (cores * ghz * 1e9 * bf16 if bf16 else None)
+
+
+def cpu_peaks(args, fields, flags, ghz, cores):
+    """(fp32 peak, bf16 peak or None, where they come from), FLOP/s. Measured by <bin>/cpu_peak on
+    `cores` threads where it is built and --ghz is not given; the AMX-BF16 peak, which cpu_peak does
+    not measure, and every peak without cpu_peak, from peaks()."""
+    fp32, bf16 = peaks(fields, flags, ghz, cores)
+    probe = os.path.join(args.bin, "cpu_peak")
+    if args.ghz or not os.access(probe, os.X_OK):
+        if not args.ghz:
+            print(f"note: {probe} not built (DDIM_BUILD_BENCHMARKS): peaks from the table at {ghz:.2f} GHz",
+                  file=sys.stderr)
+        return fp32, bf16, f"table at {ghz:.2f} GHz"
+    out = subprocess.run([probe, "--threads", str(cores)], capture_output=True, text=True, check=True).stdout
+    measured = json.loads(out)
+    fp32 = measured["fp32_gflops"] * 1e9
+    source = f"cpu_peak: fp32 {measured['fp32_gflops']:.0f} GFLOP/s ({measured['fp32_isa']})"
+    if "amx_bf16" in flags:
+        source += f", bf16 from the AMX table at {ghz:.2f} GHz"
+    elif measured["bf16_gflops"]:
+        bf16 = measured["bf16_gflops"] * 1e9
+        source += f", bf16 {measured['bf16_gflops']:.0f} GFLOP/s ({measured['bf16_isa']})"
+    return fp32, bf16, source
 
 
 def flops_per_image(wrapper, shape):
@@ -236,9 +261,9 @@ def main():
     config = wrapper32.unet.config
     shape = (config.in_channels, config.sample_size, config.sample_size)
     flops = flops_per_image(wrapper32, shape)
-    fp32_peak, bf16_peak = peaks(fields, flags, ghz, cores)
+    fp32_peak, bf16_peak, peak_source = cpu_peaks(args, fields, flags, ghz, cores)
     isa = " ".join(sorted(f for f in flags if f in DTYPE_SPEED_FEATURES))
-    print(f"CPU: {cpu}; {cores} threads at {ghz:.2f} GHz", file=sys.stderr)
+    print(f"CPU: {cpu}; {cores} threads at {ghz:.2f} GHz; peaks: {peak_source}", file=sys.stderr)
 
     versions = {"torch": torch.__version__}
     work = tempfile.mkdtemp(prefix="ddim-peers-")
@@ -279,8 +304,9 @@ def main():
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
 
     rows = []
-    print(f"\n{cpu}; {cores} threads, {ghz:.2f} GHz; model {args.model}, {flops / 1e9:.2f} GFLOP per image; "
-          f"medians of {args.rounds} rounds; " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    print(f"\n{cpu}; {cores} threads, {ghz:.2f} GHz; peaks: {peak_source}; model {args.model}, "
+          f"{flops / 1e9:.2f} GFLOP per image; medians of {args.rounds} rounds; "
+          + ", ".join(f"{k} {v}" for k, v in versions.items()))
     print("ms per UNet forward (ddim: per DDIM step); x = the best peer's time / this one's; % = of the dtype's peak")
     for dtype_name in dtype_names:
         peak = fp32_peak if dtype_name == "float32" else bf16_peak
@@ -307,7 +333,7 @@ def main():
             json.dump({"model": args.model, "cpu": cpu, "isa": isa, "threads": cores, "ghz": ghz,
                        "gflop_per_image": flops / 1e9, "peak_gflops": {"float32": fp32_peak / 1e9,
                                                                       "bfloat16": bf16_peak / 1e9 if bf16_peak else None},
-                       "versions": versions, "rounds": args.rounds, "rows": rows,
+                       "peak_source": peak_source, "versions": versions, "rounds": args.rounds, "rows": rows,
                        "samples": {"/".join(map(str, k)): v for k, v in samples.items()}}, f, indent=2)
     if args.svg:
         chart(rows, runtimes, args.svg, f"speed per UNet call as a multiple of the best peer's ({name}, "
