@@ -1,6 +1,7 @@
 // The least time and memory any program linked to LibTorch's CPU library takes to start: it loads
 // libtorch_cpu and c10 (their static initializers register every ATen operator with the dispatcher)
-// and exits. `ddim-generate --version` minus this is what ddim itself adds to a start.
+// and exits. `ddim-generate --version` minus this is what ddim and the other libraries it loads at
+// start (libtorch_cuda, where the tools link it) add.
 //
 //   /usr/bin/time -f "%e s %M KB" build/bin/startup_floor
 //
