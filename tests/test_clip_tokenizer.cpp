@@ -4,7 +4,9 @@
 #include <ddim/io/files.h>
 #include <ddim/text/clip_tokenizer.h>
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -126,6 +128,59 @@ TEST_F(ClipParity, BatchIsRowsOfEncode) {
   EXPECT_EQ(tokenizer(std::vector<std::string>{}).sizes(), (std::vector<int64_t>{0, 77}));
 }
 
+// Work linear in the text: BPE through a heap, and encode() stops once its 75 tokens are known. A
+// megabyte of any content (one long word of letters, CJK, emoji, ordinary words) encodes in well
+// under the bound here, which is generous for sanitizer builds; a quadratic BPE took over a minute
+// for a tenth of it. bench/tokenizer_speed measures it.
+TEST_F(ClipParity, MegabytePromptsEncodeInLinearTime) {
+  const auto tokenizer = ddim::CLIPTokenizer::from_pretrained(kFixture / "sd1");
+  const auto repeat = [](const std::string& unit) {
+    std::string text;
+    while (text.size() < (1u << 20)) text += unit;
+    return text;
+  };
+  for (const auto& [name, text] :
+       std::vector<std::pair<std::string, std::string>>{{"letters", repeat("a")},
+                                                        {"cjk", repeat("\xE7\x8C\xAB")},
+                                                        {"emoji", repeat("\xF0\x9F\x98\x80")},
+                                                        {"words", repeat("a photo of a cat ")},
+                                                        {"digits", repeat("0123456789")},
+           // one letter and a run of combining marks out of canonical order: NFC sorts the run
+           {"marks", "e" + repeat("\xCC\xA7\xCC\x81")}}) {
+    const auto start = std::chrono::steady_clock::now();
+    const auto ids = tokenizer.encode(text);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    EXPECT_EQ(ids.size(), 77u) << name;
+    EXPECT_LT(seconds, 10.0) << name << ": " << seconds << " s for 1 MiB";
+  }
+}
+
+// Stopping early changes no id: encode() keeps what the whole text's tokens begin with, and names
+// where the cut text starts.
+TEST_F(ClipParity, EncodeKeepsTheFirstTokensOfTheWholeText) {
+  const auto tokenizer = ddim::CLIPTokenizer::from_pretrained(kFixture / "sd1");
+  std::string text;
+  for (int i = 0; i < 400; ++i) text += (i % 7 ? "word" + std::to_string(i) + " " : "\xE7\x8C\xAB\xF0\x9F\x98\x80");
+  const auto whole = tokenizer.encode_unpadded(text);
+  ASSERT_GT(whole.size(), 77u);
+  std::string dropped;
+  const auto kept = tokenizer.encode(text, &dropped);
+  std::vector<int64_t> expected(whole.begin(), whole.begin() + 76);
+  expected.push_back(tokenizer.eos_token_id());
+  EXPECT_EQ(join(kept), join(expected));
+  // The first cut tokens' text; a character they end inside of is U+FFFD there, whole in `dropped`.
+  std::string start = tokenizer.decode(std::vector<int64_t>(whole.begin() + 76, whole.begin() + 82));
+  while (start.size() >= 3 && start.compare(start.size() - 3, 3, "\xEF\xBF\xBD") == 0) start.resize(start.size() - 3);
+  ASSERT_FALSE(start.empty());
+  EXPECT_EQ(dropped.rfind(start, 0), 0u) << dropped << " | " << start;
+  EXPECT_EQ(dropped.substr(dropped.size() - 4), " ...") << dropped;
+  EXPECT_EQ(tokenizer.decode(tokenizer.encode_unpadded("a photo of a cat")),
+            "<|startoftext|>a photo of a cat <|endoftext|>");
+  tokenizer.encode("a photo of a cat", &dropped);
+  EXPECT_EQ(dropped, "");
+  EXPECT_EQ(tokenizer.max_token_id(), 49407);
+}
+
 // --- A small tokenizer folder for the refusals -----------------------------------------------
 
 class ClipTokenizerFolder : public ::testing::Test {
@@ -184,6 +239,11 @@ TEST_F(ClipTokenizerFolder, EncodesPadsAndTruncates) {
   EXPECT_EQ(join(tokenizer.encode("ab")), "7 5 8 8 8 8");
   EXPECT_EQ(join(tokenizer.encode("AB a")), "7 5 3 8 8 8");
   EXPECT_EQ(join(tokenizer.encode("a a a a a a")), "7 3 3 3 3 8");  // 6 - 2 tokens kept
+  std::string dropped;
+  tokenizer.encode("a a a a ab a", &dropped);
+  EXPECT_EQ(dropped, "ab a");
+  tokenizer.encode("a a a a", &dropped);
+  EXPECT_EQ(dropped, "");
   EXPECT_EQ(join(tokenizer.encode("")), "7 8 8 8 8 8");
   EXPECT_EQ(join(tokenizer.encode_unpadded("c")), "7 8 8");  // "c</w>" is not in the vocabulary: unk
   EXPECT_EQ(join(tokenizer.encode_unpadded("a<|endoftext|>b")), "7 3 8 4 8");
@@ -219,7 +279,12 @@ TEST_F(ClipTokenizerFolder, BadValuesAreRefused) {
   config_["model_max_length"] = 6;
   config_["pad_token"] = "<pad>";
   write();
-  expect_config_error("\"<pad>\" is not in vocab.json");
+  // Which file named the token, and which vocabulary lacks it.
+  expect_config_error((dir_ / "tokenizer_config.json").string() + " pad_token \"<pad>\" is not in " +
+                      (dir_ / "vocab.json").string());
+  std::ofstream(dir_ / "special_tokens_map.json") << json{{"pad_token", "<nothere>"}}.dump();
+  expect_config_error((dir_ / "special_tokens_map.json").string() + " pad_token \"<nothere>\" is not in ");
+  fs::remove(dir_ / "special_tokens_map.json");
   config_["pad_token"] = {{"content", "!"}, {"lstrip", true}};
   write();
   expect_config_error("pad_token.lstrip is true");

@@ -13,3 +13,11 @@
 #else
 #define DDIM_API __attribute__((visibility("default")))
 #endif
+
+// DDIM_HIDDEN keeps a member of an exported class inside libddim: a private constructor that takes
+// a ddim::detail type, say, which no user can call.
+#if defined(_WIN32)
+#define DDIM_HIDDEN
+#else
+#define DDIM_HIDDEN __attribute__((visibility("hidden")))
+#endif
