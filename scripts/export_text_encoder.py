@@ -79,11 +79,21 @@ def check_text_side(src, device, sequence_length):
     if config.max_position_embeddings < length:
         raise ExportError(f"{src}/text_encoder: max_position_embeddings {config.max_position_embeddings} is "
                           f"shorter than the tokenizer's model_max_length {length}")
-    vocab = json.load(open(os.path.join(src, "tokenizer", "vocab.json")))
-    if len(vocab) > config.vocab_size:
-        raise ExportError(f"{src}/tokenizer/vocab.json has {len(vocab)} tokens, more than the text encoder's "
-                          f"vocab_size {config.vocab_size}")
-    return model, length, len(vocab)
+    vocab_path = os.path.join(src, "tokenizer", "vocab.json")
+    vocab = json.load(open(vocab_path))
+    if not isinstance(vocab, dict) or not all(isinstance(i, int) and i >= 0 for i in vocab.values()):
+        raise ExportError(f"{vocab_path} is not an object of token: id (ids are integers >= 0)")
+    # Every id the tokenizer can give (the special tokens' among them) must index the embedding table:
+    # an id past it is read out of bounds inside the compiled encoder.
+    config_path = os.path.join(src, "tokenizer", "tokenizer_config.json")
+    decoder = json.load(open(config_path)).get("added_tokens_decoder") or {}
+    ids = list(vocab.values()) + [int(k) for k in decoder if str(k).lstrip("-").isdigit()]
+    largest = max(ids, default=-1)
+    if largest >= config.vocab_size:
+        where = vocab_path if largest in vocab.values() else f"{config_path} added_tokens_decoder"
+        raise ExportError(f"{where} has ids up to {largest}, but the text encoder takes ids below "
+                          f"{config.vocab_size} (vocab_size of {src}/text_encoder/config.json)")
+    return model, length, min(len(vocab), config.vocab_size)
 
 
 def export_text_encoder(src, folder, device, march, threads, checked):

@@ -72,7 +72,15 @@ def main():
                 config["architectures"] = ["CLIPTextModelWithProjection"]
                 json.dump(config, open(path, "w"))
 
+            def big_id(folder):
+                path = os.path.join(folder, "tokenizer", "vocab.json")
+                vocab = json.load(open(path))
+                vocab["a</w>"] = 4000000
+                json.dump(vocab, open(path, "w"))
+
             cases += [
+                ("vocabulary id past the encoder", edited(work, "big_id", text_src, big_id),
+                 "vocab.json has ids up to 4000000, but the text encoder takes ids below"),
                 ("tokenizer length", edited(work, "length", text_src, tokenizer_edit(
                     lambda c: c.update(model_max_length=64))),
                  "model_max_length 64, but the UNet is exported for --sequence-length 77"),

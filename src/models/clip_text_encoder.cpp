@@ -2,9 +2,13 @@
 
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 
+#include <nlohmann/json.hpp>
 #include <unordered_map>
 
 #include "ddim/errors.h"
+#include "ddim/io/files.h"
+#include "ddim/warnings.h"
+#include "io/json_values.h"
 #include "models/batched_package.h"
 #include "models/model_folder.h"
 #include "models/package_cache.h"
@@ -17,6 +21,24 @@ constexpr const char* kModelName = "model";
 constexpr const char* kKind = "clip_text_encoder";
 constexpr const char* kFormatVersion = "1";
 constexpr const char* kReexport = "; re-export the folder with scripts/export_model.py SRC OUT";
+
+// vocab_size of text_encoder/config.json (the export saves it beside the package): the rows of the
+// encoder's token embedding, which every id the tokenizer gives must index.
+int64_t encoder_vocab_size(const std::filesystem::path& config_path) {
+  if (!std::filesystem::is_regular_file(config_path)) {
+    throw ConfigError("cannot read " + config_path.string() + " (the text encoder's vocab_size)" + kReexport);
+  }
+  const auto config = nlohmann::json::parse(read_file(config_path), nullptr, /*allow_exceptions=*/false);
+  const auto rows =
+      config.is_object() && config.contains("vocab_size") ? detail::json_int64(config["vocab_size"]) : std::nullopt;
+  if (!rows || *rows < 1) {
+    throw ConfigError(config_path.string() + " has no valid vocab_size (" +
+                      (config.is_object() && config.contains("vocab_size") ? detail::json_excerpt(config["vocab_size"])
+                                                                           : std::string("absent or not JSON")) +
+                      ")" + kReexport);
+  }
+  return *rows;
+}
 
 }  // namespace
 
@@ -60,6 +82,14 @@ CLIPTextEncoder::CLIPTextEncoder(const std::filesystem::path& model_dir, torch::
                       std::to_string(tokenizer_.model_max_length()) + ", but " + package_.string() +
                       " takes sequences of " + std::to_string(sequence_length_) + kReexport);
   }
+  // An id past the embedding table would be read out of bounds inside the compiled model.
+  const auto config_path = model_dir / "text_encoder" / "config.json";
+  if (const int64_t rows = encoder_vocab_size(config_path); tokenizer_.max_token_id() >= rows) {
+    throw ConfigError((model_dir / "tokenizer" / "vocab.json").string() + " has ids up to " +
+                      std::to_string(tokenizer_.max_token_id()) + ", but the text encoder takes ids below " +
+                      std::to_string(rows) + " (vocab_size of " + config_path.string() +
+                      "): the tokenizer is not this encoder's");
+  }
   const auto unpacked = detail::unpacked_package(package_);
   try {
     model_->loader = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
@@ -82,7 +112,12 @@ torch::Tensor CLIPTextEncoder::encode(const std::vector<std::string>& prompts, s
   std::vector<torch::Tensor> rows;
   rows.reserve(prompts.size());
   for (const auto& prompt : prompts) {
-    const auto ids = tokenizer_.encode(prompt);
+    std::string dropped;
+    const auto ids = tokenizer_.encode(prompt, &dropped);
+    if (!dropped.empty()) {
+      warn("the prompt is cut to the text encoder's " + std::to_string(sequence_length_) +
+           " tokens, as diffusers cuts it; dropped: \"" + one_line(dropped) + "\"");
+    }
     auto input = torch::tensor(ids, torch::kInt64).view({1, sequence_length_});
     const auto states = model_->loader->run({input}).at(0);
     rows.push_back(states[row]);
