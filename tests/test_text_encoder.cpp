@@ -160,4 +160,97 @@ TEST_F(TextEncoder, RefusesFoldersThatDoNotFit) {
   expect_refused<ddim::ConfigError>([&] { ddim::CLIPTextEncoder(other, torch::kCPU); }, "compiled with torch 1.0.0");
 }
 
+// An id past the encoder's embedding table would be read out of bounds inside the compiled model
+// (an abort in an OpenMP region): the folder is refused when it is opened, naming the file and the
+// largest id.
+TEST_F(TextEncoder, RefusesVocabularyIdsPastTheEncoder) {
+  const auto dir = copy("big_id");
+  const auto vocab_path = dir / "tokenizer" / "vocab.json";
+  auto vocab = json::parse(std::ifstream(vocab_path));
+  vocab["a</w>"] = 4000000;
+  std::ofstream(vocab_path) << vocab.dump();
+  expect_refused<ddim::ConfigError>(
+      [&] { ddim::CLIPTextEncoder(dir, torch::kCPU); },
+      vocab_path.string() + " has ids up to 4000000, but the text encoder takes ids below ");
+  const auto no_config = copy("no_config");
+  fs::remove(no_config / "text_encoder" / "config.json");
+  expect_refused<ddim::ConfigError>([&] { ddim::CLIPTextEncoder(no_config, torch::kCPU); },
+                                    (no_config / "text_encoder" / "config.json").string());
+}
+
+// diffusers logs the part of a prompt past 77 tokens it cuts; so does the encoder, in one line that
+// starts the cut text.
+TEST_F(TextEncoder, WarnsWithTheStartOfATruncatedPrompt) {
+  ddim::CLIPTextEncoder encoder(kModel, torch::kCPU);
+  std::vector<std::string> warnings;
+  const auto previous = ddim::set_warning_handler([&](const std::string& m) { warnings.push_back(m); });
+  std::string prompt;
+  for (int i = 0; i < 75; ++i) prompt += "cat ";
+  encoder.encode({prompt});
+  EXPECT_TRUE(warnings.empty());  // exactly 75 tokens fit
+  encoder.encode({prompt + "dog sat on the mat " + prompt});
+  ddim::set_warning_handler(previous);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("cut to the text encoder's 77 tokens"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find("dropped: \"dog sat on the mat cat cat"), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find(" ...\""), std::string::npos) << warnings[0];
+  EXPECT_EQ(warnings[0].find('\n'), std::string::npos);
+}
+
+// A replay checks the text encoder's and the tokenizer's files as it checks the UNet's: another
+// tokenizer gives other ids, another encoder other embeddings.
+TEST_F(TextEncoder, ReplayRefusesAChangedTokenizerOrEncoder) {
+  const auto dir = copy("replay");
+  const auto out = fs::path(::testing::TempDir()) / "ddim_text_replay_out";
+  fs::remove_all(out);
+  fs::create_directories(out);
+  ddim::GenerationJob job;
+  job.model.folder = dir;
+  job.model.device = "cpu";
+  job.steps = 2;
+  job.seed = 3;
+  job.condition.prompt = "a cat";
+  job.output = (out / "img.png").string();
+  job.run();
+  const auto side = json::parse(std::ifstream(out / "img.png.json"));
+  ASSERT_TRUE(side.contains("text_files")) << side.dump();
+  EXPECT_TRUE(side["text_files"].contains("tokenizer/vocab.json"));
+  EXPECT_TRUE(side["text_files"].contains("text_encoder/model.pt2"));
+  const auto replay = [&] {
+    auto again = ddim::GenerationJob::from_sidecar(out / "img.png.json");
+    again.output = (out / "again.png").string();
+    again.run();
+  };
+  replay();  // unchanged: made again
+  for (const char* file : {"tokenizer/tokenizer_config.json", "text_encoder/config.json"}) {
+    const auto saved = dir / (std::string(file) + ".saved");
+    fs::copy_file(dir / file, saved, fs::copy_options::overwrite_existing);
+    std::ofstream(dir / file, std::ios::app) << "\n";  // the same JSON, other bytes
+    expect_refused<ddim::UsageError>(replay, (dir / file).string() + " has SHA-256 ");
+    fs::rename(saved, dir / file);
+  }
+  // A tokenizer file that appeared or vanished since (special_tokens_map.json is optional).
+  const auto map = dir / "tokenizer" / "special_tokens_map.json";
+  if (fs::exists(map)) {
+    fs::remove(map);
+    expect_refused<ddim::UsageError>(replay, map.string() + " is gone");
+  } else {
+    std::ofstream(map) << "{}";
+    expect_refused<ddim::UsageError>(replay, map.string() + " is new since the image was made");
+  }
+  fs::remove_all(out);
+}
+
+// A text_encoder/model.pt2 that is a folder is named as such, not as missing.
+TEST_F(TextEncoder, APackageThatIsAFolderIsNamed) {
+  const auto dir = copy("folder");
+  fs::remove(dir / "text_encoder" / "model.pt2");
+  fs::create_directories(dir / "text_encoder" / "model.pt2");
+  ddim::RunCondition condition;
+  condition.prompt = "a cat";
+  const auto unet = ddim::load_unet(dir);
+  expect_refused<ddim::UsageError>([&] { condition.guidance(unet->config(), 1, dir); },
+                                   (dir / "text_encoder" / "model.pt2").string() + " is not a file");
+}
+
 }  // namespace

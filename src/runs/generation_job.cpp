@@ -113,7 +113,7 @@ GenerationJob GenerationJob::from_sidecar(const std::filesystem::path& sidecar) 
   const detail::RecordReader r(sidecar, "--from-sidecar " + sidecar.string());
   const auto tool = r.text("tool");
   if (tool != kTool) {
-    throw UsageError(r.source() + " was written by " + tool + "; only ddim-generate's images are remade");
+    throw UsageError(r.source() + " was written by " + one_line(tool) + "; only ddim-generate's images are remade");
   }
   if (!r.has("index")) throw UsageError(r.source() + " is a grid's sidecar; give the sidecar of one of its images");
   GenerationJob job;
@@ -149,6 +149,7 @@ GenerationJob GenerationJob::from_sidecar(const std::filesystem::path& sidecar) 
   // The scheduler config as the sidecar recorded it (the model folder's may have changed since).
   replay.scheduler_config = detail::config_text(r.at("scheduler_config"));
   replay.method = r.at("method").dump();
+  if (r.has("text_files")) replay.text_files = r.at("text_files").dump();
   if (r.has("condition")) {
     job.condition = detail::condition_from_record(r.at("condition"), r.source(), replay.embeds_sha256,
                                                   replay.negative_embeds_sha256);
@@ -284,6 +285,15 @@ RunResult GenerationJob::run(const RunEvents& events) const {
   const std::shared_ptr<VAE> vae =
       replay && !replay->vae_file.empty() ? replay_vae(*replay, model.folder, device) : load_vae(model.folder, device);
   check_image_size(height, width, unet->config(), vae.get());
+  if (replay && condition.prompt) {  // before the text encoder is loaded
+    if (replay->text_files.empty()) {
+      warn(replay->source +
+           " records no text encoder or tokenizer digests (an older ddim wrote it): the prompt's "
+           "embeddings are not checked against the ones the image was made with");
+    } else {
+      detail::check_text_files(nlohmann::json::parse(replay->text_files), model.folder, replay->source);
+    }
+  }
   // Before any tensor is made: a batch that cannot fit is refused now (under guidance each UNet
   // call runs on both halves).
   Guidance guidance = condition.guidance(unet->config(), n, model.folder);
@@ -316,19 +326,25 @@ RunResult GenerationJob::run(const RunEvents& events) const {
   };
   check_writable({name_of(0), name_of(n - 1)});
   if (!grid.empty()) check_writable({grid});
-  {
-    std::vector<RunPath> inputs, outputs;
-    if (!latents.empty()) inputs.push_back({latents, "--latents"});
-    if (!interpolate.empty()) inputs.push_back({interpolate, "--interpolate"});
-    if (!condition.embeds.empty()) inputs.push_back({condition.embeds, "--embeds"});
-    if (!condition.negative_embeds.empty()) inputs.push_back({condition.negative_embeds, "--negative-embeds"});
-    if (replay) inputs.push_back({replay->sidecar, "--from-sidecar"});
-    for (int64_t i = 0; i < (replay ? 1 : n); ++i) outputs.push_back({name_of(i), "-o"});
+  std::vector<RunPath> inputs;
+  if (!latents.empty()) inputs.push_back({latents, "--latents"});
+  if (!interpolate.empty()) inputs.push_back({interpolate, "--interpolate"});
+  if (!condition.embeds.empty()) inputs.push_back({condition.embeds, "--embeds"});
+  if (!condition.negative_embeds.empty()) inputs.push_back({condition.negative_embeds, "--negative-embeds"});
+  if (replay) inputs.push_back({replay->sidecar, "--from-sidecar"});
+  // The names of batch k (with the grid) against the inputs and each other: checked for the first
+  // batch here and for each batch before it runs, so that nothing per image is held for the whole
+  // run (names from one pattern differ by construction; links and ../ are what this catches).
+  const auto check_batch_names = [&](int64_t k) {
+    std::vector<RunPath> outputs;
+    const int64_t first = replay ? 0 : k * run_batch, count = replay ? 1 : std::min(run_batch, n - first);
+    for (int64_t i = first; i < first + count; ++i) outputs.push_back({name_of(i), "-o"});
     if (!grid.empty()) outputs.push_back({grid, "--grid"});
     check_distinct(inputs, outputs);
-  }
+  };
   // The batches this process runs: its shard's, or for a replay the recorded image's one.
   const Shard mine = replay ? Shard{replay->index / run_batch, batches} : shard_of_run;
+  check_batch_names(mine.index < batches ? mine.index : 0);
   DDIMPipeline pipe(unet, *scheduler);
   pipe.set_vae(vae);
 
@@ -345,6 +361,7 @@ RunResult GenerationJob::run(const RunEvents& events) const {
   record["method"] = detail::method_record(method);
   // Only a conditional model's records have it: an unconditional run's sidecar is as before.
   if (unet->config().conditional()) record["condition"] = detail::condition_record(condition, *guidance.guidance_scale);
+  if (condition.prompt) record["text_files"] = detail::text_files_record(model.folder);
   if (!interpolate.empty()) {
     record["interpolate"] = interpolate;
     record["frames"] = run_frames;
@@ -354,6 +371,7 @@ RunResult GenerationJob::run(const RunEvents& events) const {
 
   std::vector<torch::Tensor> grid_images;  // uint8, only with a grid
   const auto skip = [&](int64_t k) {
+    check_batch_names(k);
     if (!resume) return false;
     const int64_t first = k * run_batch, count = std::min(run_batch, n - first);
     for (int64_t i = first; i < first + count; ++i) {

@@ -138,7 +138,7 @@ InversionMethod InversionJob::resolved_method() const {
 InversionJob InversionJob::from_sidecar(const std::filesystem::path& sidecar) {
   const detail::RecordReader r(sidecar, sidecar.string());
   const auto tool = r.text("tool");
-  if (tool != kTool) throw UsageError(r.source() + " was written by " + tool + ", not by ddim-invert");
+  if (tool != kTool) throw UsageError(r.source() + " was written by " + one_line(tool) + ", not by ddim-invert");
   InversionJob job;
   job.model.folder = r.text("model");
   job.model.dtype = r.text("dtype");
@@ -285,6 +285,7 @@ RunResult InversionJob::run(const RunEvents& events) const {
   record["encode_seed"] = encode_seed ? nlohmann::json(*encode_seed) : nlohmann::json(nullptr);
   record["batch_size"] = run_batch;
   if (cfg.conditional()) record["condition"] = detail::condition_record(inverted_under, *guidance.guidance_scale);
+  if (inverted_under.prompt) record["text_files"] = detail::text_files_record(model.folder);
   InvertOptions options;
   options.num_inference_steps = steps;
   options.callback = events.on_step;

@@ -35,6 +35,38 @@ nlohmann::json base_record(const std::string& tool, const std::filesystem::path&
   return record;
 }
 
+nlohmann::json text_files_record(const std::filesystem::path& model) {
+  nlohmann::json record = nlohmann::json::object();
+  for (const char* file :
+       {"text_encoder/model.pt2", "text_encoder/config.json", "tokenizer/vocab.json", "tokenizer/merges.txt",
+        "tokenizer/tokenizer_config.json", "tokenizer/special_tokens_map.json"}) {
+    if (std::filesystem::is_regular_file(model / file)) record[file] = cached_file_sha256(model / file);
+  }
+  return record;
+}
+
+void check_text_files(const nlohmann::json& recorded, const std::filesystem::path& model, const std::string& source) {
+  if (!recorded.is_object()) throw UsageError(source + ": \"text_files\" is " + json_excerpt(recorded));
+  const auto now = text_files_record(model);
+  for (const auto& [file, digest] : recorded.items()) {
+    const auto found = now.find(file);
+    if (found == now.end()) {
+      throw UsageError(source + ": " + (model / file).string() + " is gone; the image was made with it (SHA-256 " +
+                       json_excerpt(digest, 80) + ")");
+    }
+    if (*found != digest) {
+      throw UsageError(source + ": " + (model / file).string() + " has SHA-256 " + found->get<std::string>() +
+                       ", the image was made by " + json_excerpt(digest, 80) + " (another text encoder or tokenizer)");
+    }
+  }
+  for (const auto& [file, digest] : now.items()) {
+    if (!recorded.contains(file)) {
+      throw UsageError(source + ": " + (model / file).string() + " is new since the image was made (it changes " +
+                       "the prompt's tokens or embeddings)");
+    }
+  }
+}
+
 void write_sidecar(const std::filesystem::path& output, const nlohmann::json& record) {
   write_file_atomically(output.string() + ".json", record.dump(2) + "\n");
 }
@@ -78,7 +110,12 @@ InversionMethod method_from_record(const nlohmann::json& record, const std::stri
   if (!record.is_object() || !record.contains("name") || !record["name"].is_string()) {
     throw bad("\"method\" is not an object with a name");
   }
-  auto method = InversionMethod::from_name(record["name"].get<std::string>());
+  InversionMethod method;
+  try {
+    method = InversionMethod::from_name(record["name"].get<std::string>());
+  } catch (const UsageError& e) {
+    throw bad(e.what());
+  }
   const auto number = [&](const char* key, double& out) {
     if (!record.contains(key)) return;
     if (!record[key].is_number()) throw bad(std::string("method ") + key + " is not a number");

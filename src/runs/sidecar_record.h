@@ -48,6 +48,14 @@ nlohmann::json condition_record(const RunCondition& condition, double guidance_s
 RunCondition condition_from_record(const nlohmann::json& record, const std::string& source, std::string& embeds_sha256,
                                    std::string& negative_embeds_sha256);
 
+// The files a prompt's embeddings come from, relative to the model folder, each with its SHA-256:
+// {"text_encoder/model.pt2": ..., "text_encoder/config.json": ..., "tokenizer/vocab.json": ...},
+// every tokenizer file that exists. A sidecar of a run with --prompt records it as "text_files".
+nlohmann::json text_files_record(const std::filesystem::path& model);
+// Replay: UsageError naming `source` and the first file whose SHA-256 is not the recorded one, or
+// which appeared or vanished since (another text encoder or tokenizer gives other embeddings).
+void check_text_files(const nlohmann::json& recorded, const std::filesystem::path& model, const std::string& source);
+
 // --resume: true when `output` and its sidecar exist and the sidecar holds every key of `expected`
 // (but the schema version) with the same value; false when either is missing or the sidecar is not
 // readable JSON (the output is made again). UsageError naming the first key whose value differs.

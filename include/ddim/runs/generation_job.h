@@ -69,6 +69,9 @@ struct DDIM_API GenerationJob {
     std::string method;                // the sidecar's "method" object (JSON); the latents must still read so
     // The recorded SHA-256 of --embeds and --negative-embeds ("" when none): other files are refused.
     std::string embeds_sha256, negative_embeds_sha256;
+    // With --prompt: the recorded "text_files" (JSON: text encoder and tokenizer files with their
+    // SHA-256; "" in sidecars written before it was recorded): any change is refused.
+    std::string text_files;
   };
   std::optional<Replay> replay;
 
