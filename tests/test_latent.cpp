@@ -9,8 +9,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "ddim/ddim.h"
 #include "expect_refused.h"
@@ -53,6 +57,16 @@ fs::path edited_copy(const std::string& name, const std::function<void(json&)>& 
   edit(meta);
   std::ofstream(dir / "ddim_export.json") << meta.dump(2);
   return dir;
+}
+
+// Rewrites <dir>/vqvae/config.json through `edit`.
+void edit_vae_config(const fs::path& dir, const std::function<void(json&)>& edit) {
+  const auto path = dir / "vqvae" / "config.json";
+  std::ifstream in(path);
+  auto config = json::parse(in);
+  in.close();
+  edit(config);
+  std::ofstream(path) << config.dump(2);
 }
 
 // Targets: with the TorchScript UNet and VAE (diffusers' kernels, traced) bit-identical images;
@@ -197,8 +211,12 @@ TEST_F(Latent, BadVAEsAreRefused) {
   const auto unet = std::make_shared<ddim::TorchScriptUNet>(kModel, torch::kCPU, torch::kFloat32);
   const auto config = ddim::read_scheduler_config(kModel);
   const auto channels = edited_copy("channels", [](json& m) { m["vae"]["latent_channels"] = 4; });
+  edit_vae_config(channels, [](json& c) { c["latent_channels"] = 4; });
+  // The message names the VAE's folder and the UNet's config.
   expect_refused<ddim::ConfigError>([&] { ddim::DDIMPipeline(unet, config).set_vae(ddim::load_vae(channels)); },
-                                    "the VQModel's latents [4, 8, 8] do not match the UNet's input [3, 8, 8]");
+                                    (channels / "vqvae").string() +
+                                        ": the VQModel's latents [4, 8, 8] do not match the UNet's input [3, 8, 8] (" +
+                                        (channels / "unet" / "config.json").string() + ")");
   const auto scaling = edited_copy("scaling", [](json& m) { m["vae"]["scaling_factor"] = "big"; });
   expect_refused<ddim::ConfigError>([&] { ddim::load_vae(scaling); }, "vae scaling_factor is \"big\"");
   // A damaged trace; a damaged package (load_vae then runs the trace, warned); both damaged.
@@ -216,7 +234,8 @@ TEST_F(Latent, BadVAEsAreRefused) {
   expect_refused<ddim::ConfigError>([&] { ddim::load_vae(damaged_package); }, package_refusal);
   // A UNet package in the VAE's place.
   const auto wrong_kind = edited_copy("wrong_kind", [](json&) {});
-  fs::copy_file(kModel / "unet" / "model.pt2", wrong_kind / "vqvae" / "model.pt2", fs::copy_options::overwrite_existing);
+  fs::copy_file(kModel / "unet" / "model.pt2", wrong_kind / "vqvae" / "model.pt2",
+                fs::copy_options::overwrite_existing);
   expect_refused<ddim::ConfigError>([&] { ddim::AOTInductorVAE(wrong_kind, torch::kCPU); },
                                     "cannot read " + (wrong_kind / "vqvae" / "model.pt2").string());
   const auto vae = ddim::load_vae(kModel);
@@ -225,6 +244,36 @@ TEST_F(Latent, BadVAEsAreRefused) {
         vae->encode(torch::zeros({1, 3, 32, 32}));
       },
       "VAE: images of shape [1, 3, 32, 32]");
+}
+
+// The VAE's config.json is read beside the export's record: a value a user edited there (the
+// diffusers habit) that disagrees with the record, or a damaged file, is refused naming both files
+// rather than silently ignored.
+TEST_F(Latent, VAEConfigThatDisagreesWithTheRecordIsRefused) {
+  const auto record = [](const fs::path& dir) { return (dir / "ddim_export.json").string(); };
+  const std::vector<std::pair<std::string, json>> edits = {{"scaling_factor", "abc"}, {"scaling_factor", 0},
+                                                           {"scaling_factor", 0.5},   {"latent_channels", 0},
+                                                           {"in_channels", 2},        {"out_channels", "3"}};
+  int i = 0;
+  for (const auto& [key, value] : edits) {
+    const auto dir = edited_copy("config_" + std::to_string(i++), [](json&) {});
+    edit_vae_config(dir, [&, key = key, value = value](json& c) { c[key] = value; });
+    expect_refused<ddim::ConfigError>([&] { ddim::load_vae(dir); }, (dir / "vqvae" / "config.json").string() + ": " +
+                                                                        key + " is " + value.dump() + ", but " +
+                                                                        record(dir) + " records ");
+  }
+  const auto truncated = edited_copy("config_truncated", [](json&) {});
+  fs::resize_file(truncated / "vqvae" / "config.json", 10);
+  expect_refused<ddim::ConfigError>([&] { ddim::load_vae(truncated); },
+                                    (truncated / "vqvae" / "config.json").string() + " is not a JSON object");
+  const auto missing = edited_copy("config_missing", [](json&) {});
+  fs::remove(missing / "vqvae" / "config.json");
+  expect_refused<ddim::ConfigError>([&] { ddim::load_vae(missing); },
+                                    "cannot read " + (missing / "vqvae" / "config.json").string());
+  // Keys the record does not hold are the config's own business.
+  const auto other = edited_copy("config_other", [](json&) {});
+  edit_vae_config(other, [](json& c) { c["note"] = "edited"; });
+  EXPECT_NE(ddim::load_vae(other), nullptr);
 }
 
 // The compiled VAE against the traced one (diffusers' kernels), encode and decode, at batch 1 (the

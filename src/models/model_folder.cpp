@@ -163,7 +163,42 @@ VAEConfig read_vae_config(const std::filesystem::path& model_dir) {
   config.image_width = positive("image_size", 1, true);
   if (config.image_height % config.downsampling_factor || config.image_width % config.downsampling_factor)
     throw bad("image_size", field("image_size"), "multiples of the downsampling factor");
+  check_vae_config_json(model_dir / config.component / "config.json", path, config);
   return config;
+}
+
+// The export writes <component>/config.json with the values it records; a user who edits one of
+// them there (the diffusers habit) would otherwise be silently ignored: the record rules, and any
+// disagreement is refused naming both files.
+void check_vae_config_json(const std::filesystem::path& config_path, const std::filesystem::path& record_path,
+                           const VAEConfig& recorded) {
+  const auto where = config_path.string();
+  if (!std::filesystem::is_regular_file(config_path)) {
+    throw ConfigError("cannot read " + where +
+                      " (the VAE's config, written by the export); re-export the model "
+                      "with scripts/export_model.py");
+  }
+  const auto config = nlohmann::json::parse(read_file(config_path), nullptr, /*allow_exceptions=*/false);
+  if (!config.is_object()) {
+    throw ConfigError(where + " is not a JSON object (damaged?); re-export the model with scripts/export_model.py");
+  }
+  const auto disagree = [&](const char* key, const std::string& recorded_value) {
+    return ConfigError(where + ": " + key + " is " + json_excerpt(config.at(key)) + ", but " + record_path.string() +
+                       " records " + recorded_value +
+                       " (the export's record rules; change a VAE setting by "
+                       "re-exporting with scripts/export_model.py, e.g. --vae-scaling-factor)");
+  };
+  if (config.contains("scaling_factor")) {
+    const auto& value = config.at("scaling_factor");
+    if (!value.is_number() || value.get<double>() != recorded.scaling_factor) {
+      throw disagree("scaling_factor", number_text(recorded.scaling_factor));
+    }
+  }
+  for (const auto& [key, value] :
+       {std::pair{"latent_channels", recorded.latent_channels}, std::pair{"in_channels", recorded.in_channels},
+        std::pair{"out_channels", recorded.out_channels}}) {
+    if (config.contains(key) && json_int64(config.at(key)) != value) throw disagree(key, std::to_string(value));
+  }
 }
 
 std::string first_sentence(const std::exception& error) {

@@ -27,7 +27,14 @@ void read_conditioning(const std::filesystem::path& export_json, UNetConfig& con
 
 // The "vae" record of <model_dir>/ddim_export.json (scripts/export_model.py); ConfigError naming
 // the file and the key when one is missing or wrong.
+// It also reads <component>/config.json (check_vae_config_json).
 VAEConfig read_vae_config(const std::filesystem::path& model_dir);
+
+// <component>/config.json against the export's record: scaling_factor, latent_channels,
+// in_channels and out_channels, where the config has them, must equal the recorded values; a
+// missing or unreadable file or a disagreement is a ConfigError naming both files and the values.
+void check_vae_config_json(const std::filesystem::path& config_path, const std::filesystem::path& record_path,
+                           const VAEConfig& recorded);
 
 // The condition's tensors in the order of config.inputs after sample and timestep, on `device`
 // (encoder_hidden_states in `dtype`). The condition is checked by the caller.

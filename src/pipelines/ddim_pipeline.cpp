@@ -67,10 +67,14 @@ void check_vae_fits(const UNet& unet, const VAE* vae) {
   const auto& v = vae->config();
   if (v.latent_channels != u.in_channels || v.latent_height() != u.sample_height ||
       v.latent_width() != u.sample_width) {
-    throw ConfigError("the " + v.class_name + "'s latents [" + std::to_string(v.latent_channels) + ", " +
-                      std::to_string(v.latent_height()) + ", " + std::to_string(v.latent_width()) +
-                      "] do not match the UNet's input [" + std::to_string(u.in_channels) + ", " +
-                      std::to_string(u.sample_height) + ", " + std::to_string(u.sample_width) + "]");
+    // The VAE's folder and the UNet's config in the same model folder: what to look at.
+    const auto component = vae->file().parent_path();
+    throw ConfigError(component.string() + ": the " + v.class_name + "'s latents [" +
+                      std::to_string(v.latent_channels) + ", " + std::to_string(v.latent_height()) + ", " +
+                      std::to_string(v.latent_width()) + "] do not match the UNet's input [" +
+                      std::to_string(u.in_channels) + ", " + std::to_string(u.sample_height) + ", " +
+                      std::to_string(u.sample_width) + "] (" +
+                      (component.parent_path() / "unet" / "config.json").string() + ")");
   }
 }
 
