@@ -263,6 +263,11 @@ def main():
             ("seed past 2^64 - 1", [gen, "--model", model, "--seed", "99999999999999999999999", "-o", "x13.png"],
              "x13.png"),
             ("negative seed", [gen, "--model", model, "--seed", "-1", "-o", "x14.png"], "x14.png"),
+            # --encode-seed refuses what --seed refuses (it wrapped -1 to 2^64 - 1 and clamped 2^64).
+            ("negative --encode-seed", [inv, "--model", model, "img_00.png", "--encode-seed", "-1", "-o", "x14a.pt"],
+             "x14a.pt"),
+            ("--encode-seed 2^64", [inv, "--model", model, "img_00.png", "--encode-seed", "18446744073709551616",
+                                    "-o", "x14b.pt"], "x14b.pt"),
             ("image header claiming 4.3 gigapixels", [inv, "--model", model, "claims_65535x65535.png", "-o", "x16.pt"],
              "x16.pt"),
             ("JPEG with a bogus Huffman table", [inv, "--model", model, "stb1291_huffman_table.jpg", "-o", "x17.pt"],
@@ -328,6 +333,10 @@ def main():
             for kept, data in inputs.items():
                 check(open(os.path.join(w, kept), "rb").read() == data, f"{name}: {kept} changed")
             print(f"ok   {name}: exit {r.returncode}: {lines[0] if lines else ''}")
+        for bad in ("-1", "-5", "18446744073709551616", "1e3"):
+            r = run([inv, "--model", model, "img_00.png", "--encode-seed", bad, "-o", "x14c.pt", "-q"], w)
+            check(r.returncode == 2 and f"--encode-seed {bad} is not an integer in [0, 18446744073709551615]" in r.stderr,
+                  f"--encode-seed {bad}: rc {r.returncode} {r.stderr!r}")
         r = run([gen, "--model", fallback, "--steps", "2", "-o", "fallback.png", "-q"], w)
         check(r.returncode == 0 and os.path.isfile(os.path.join(w, "fallback.png")), f"fallback run: {r.stderr!r}")
         check("model.pt2" in r.stderr and "(TorchScript) instead" in r.stderr and len(r.stderr.splitlines()) == 1,

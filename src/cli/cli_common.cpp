@@ -136,13 +136,13 @@ std::filesystem::path resolve_model(const std::string& flag, const char* argv0) 
   throw ConfigError("no model given and no embedded model found; pass --model DIR or set DDIM_MODEL");
 }
 
-uint64_t parse_seed(const std::string& text) {
+uint64_t parse_seed(const std::string& text, const std::string& flag) {
   const bool digits = !text.empty() && text.size() <= 20 &&
                       std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
   errno = 0;
   const unsigned long long value = digits ? std::strtoull(text.c_str(), nullptr, 10) : 0;
   if (!digits || errno == ERANGE) {
-    throw UsageError("--seed " + text + " is not an integer in [0, 18446744073709551615]");
+    throw UsageError(flag + " " + one_line(text) + " is not an integer in [0, 18446744073709551615]");
   }
   return value;
 }

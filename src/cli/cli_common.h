@@ -44,8 +44,9 @@ CLI::Option* add_optional(CLI::App& app, const std::string& name, std::optional<
 // tree), <exe>/../../models/digits (build tree), then the source tree's models/digits.
 std::filesystem::path resolve_model(const std::string& flag, const char* argv0);
 
-// --seed: a decimal integer in [0, 2^64 - 1]; anything else is a UsageError naming it.
-uint64_t parse_seed(const std::string& text);
+// --seed (or another seed flag): a decimal integer in [0, 2^64 - 1]; anything else, a sign
+// included, is a UsageError naming the flag and the text.
+uint64_t parse_seed(const std::string& text, const std::string& flag = "--seed");
 
 // Progress on stderr: a redrawn bar on a terminal, plain lines otherwise; nothing when quiet.
 class Progress {

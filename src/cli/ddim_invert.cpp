@@ -67,15 +67,17 @@ int main(int argc, char** argv) {
       ->check(ddim::cli::at_least(1))
       ->capture_default_str();
   app.add_flag("--resize", job.resize, "resize images to the model's size (Catmull-Rom enlarging, Mitchell shrinking)");
-  ddim::cli::add_optional(app, "--encode-seed", job.encode_seed,
-                          "AutoencoderKL models: encode as a draw from the posterior seeded so (latent_dist.sample), "
-                          "not its mode");
+  std::string encode_seed;
+  app.add_option("--encode-seed", encode_seed,
+                 "AutoencoderKL models: encode as a draw from the posterior seeded so (latent_dist.sample), not its "
+                 "mode; 0 to 2^64-1");
   ddim::cli::add_condition_flags(app, job.condition, "1, one conditional call per step; above 1 inexact");
   ddim::cli::add_scale_flags(app, job.shard, job.shards, job.resume, "with --output-dir: ");
   ddim::cli::add_model_flags(app, job.model, model, quiet);
   if (const int code = ddim::cli::parse(app, "ddim-invert", argc, argv); code >= 0) return code;
 
   return ddim::cli::run_tool("ddim-invert", [&] {
+    if (!encode_seed.empty()) job.encode_seed = ddim::cli::parse_seed(encode_seed, "--encode-seed");
     job.validate();  // the command line's own mistakes before the model is looked for
     job.model.folder = ddim::cli::resolve_model(model, argv[0]);
     ddim::cli::Console console("ddim-invert", quiet);
