@@ -48,12 +48,14 @@ torch::Tensor read_embeds(const std::string& path, const char* flag, const UNetC
     throw UsageError(std::string(flag) + " " + one_line(path) + " holds " + std::to_string(tensors.size()) +
                      " tensors and none named 'embeds'");
   }
-  const auto want = "[1 or " + std::to_string(images) + ", " + std::to_string(config.encoder_sequence_length) + ", " +
-                    std::to_string(config.cross_attention_dim) + "]";
+  const auto want = "[" + (images == 1 ? std::string("1") : "1 or " + std::to_string(images)) + ", " +
+                    std::to_string(config.encoder_sequence_length) + ", " + std::to_string(config.cross_attention_dim) +
+                    "]";
   if (embeds.dim() != 3 || (embeds.size(0) != 1 && embeds.size(0) != images) ||
       embeds.size(1) != config.encoder_sequence_length || embeds.size(2) != config.cross_attention_dim) {
     throw UsageError(std::string(flag) + " " + one_line(path) + ": embeddings of shape " + c10::str(embeds.sizes()) +
-                     ": the model takes " + want + " for " + std::to_string(images) + " images");
+                     ": the model takes " + want + " for " + std::to_string(images) +
+                     (images == 1 ? " image" : " images"));
   }
   if (!embeds.is_floating_point()) {
     throw UsageError(std::string(flag) + " " + one_line(path) + ": embeddings of type " +
@@ -61,6 +63,22 @@ torch::Tensor read_embeds(const std::string& path, const char* flag, const UNetC
   }
   detail::check_finite(embeds, std::string(flag) + " " + one_line(path));
   return embeds;
+}
+
+// The labels a user gives, for messages: "0 to 9", with the null class apart ("0 to 9, or null
+// (class 10)") rather than among the ordinary classes.
+std::string class_range(const UNetConfig& config) {
+  const int64_t last = config.num_class_embeds - 1;
+  if (!config.null_class) return "0 to " + std::to_string(last);
+  const int64_t null_class = *config.null_class;
+  std::string ordinary;
+  if (null_class == last || null_class == 0) {
+    const int64_t from = null_class == 0 ? 1 : 0, to = null_class == last ? last - 1 : last;
+    ordinary = from <= to ? std::to_string(from) + " to " + std::to_string(to) : "none";
+  } else {
+    ordinary = "0 to " + std::to_string(last) + " but " + std::to_string(null_class);
+  }
+  return ordinary + ", or null (class " + std::to_string(null_class) + ")";
 }
 
 }  // namespace
@@ -101,8 +119,7 @@ Guidance RunCondition::guidance(const UNetConfig& config, int64_t images,
                      ": the model takes no class labels (its config has no num_class_embeds)");
   }
   if (config.takes_class_labels() && class_label.empty()) {
-    throw UsageError("the model is class-conditional: give --class-label (0 to " +
-                     std::to_string(config.num_class_embeds - 1) + (config.null_class ? ", or null" : "") + ")");
+    throw UsageError("the model is class-conditional: give --class-label (" + class_range(config) + ")");
   }
   for (const auto& [path, flag] : {std::pair{embeds, "--embeds"}, std::pair{negative_embeds, "--negative-embeds"}}) {
     if (!path.empty() && !config.takes_encoder_hidden_states()) {
@@ -140,7 +157,7 @@ Guidance RunCondition::guidance(const UNetConfig& config, int64_t images,
       const int64_t value = std::stoll(label);
       if (value < 0 || value >= config.num_class_embeds) {
         throw UsageError("--class-label " + label + ": outside [0, " + std::to_string(config.num_class_embeds) +
-                         "), the model's num_class_embeds");
+                         "), the model's num_class_embeds (" + class_range(config) + ")");
       }
       labels.push_back(value);
     }
@@ -158,8 +175,10 @@ Guidance RunCondition::guidance(const UNetConfig& config, int64_t images,
   }
   if (prompt) {
     if (!CLIPTextEncoder::exists(model_dir)) {
-      throw UsageError("--prompt: " + (model_dir / "text_encoder" / "model.pt2").string() +
-                       " does not exist (export the StableDiffusionPipeline folder with its text_encoder/ and "
+      const auto package = model_dir / "text_encoder" / "model.pt2";
+      throw UsageError("--prompt: " + package.string() +
+                       (std::filesystem::exists(package) ? " is not a file" : " does not exist") +
+                       " (export the StableDiffusionPipeline folder with its text_encoder/ and "
                        "tokenizer/ by scripts/export_model.py, or give --embeds)");
     }
     CLIPTextEncoder text(model_dir, torch::kCPU);
