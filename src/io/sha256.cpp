@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "ddim/errors.h"
-#include "models/package_cache.h"
+#include "io/cache_folder.h"
 
 namespace ddim {
 namespace {

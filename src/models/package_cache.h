@@ -9,16 +9,6 @@
 
 namespace ddim::detail {
 
-// $DDIM_CACHE_DIR, else $XDG_CACHE_HOME/ddim, else $HOME/.cache/ddim; empty when none is set.
-std::filesystem::path cache_root();
-
-// "<hash of the absolute path>-<hash of size and modification time>": one file path has one cache
-// entry at a time, and any change to the file makes a new one.
-std::string entry_key(const std::filesystem::path& file);
-
-// Removes the entries in `folder` of the same file path as `keep` other than `keep` (older versions).
-void remove_stale(const std::filesystem::path& folder, const std::string& keep);
-
 // The folder holding `package` unpacked (<cache>/aoti/<key>, the key made of the package's
 // absolute path, size and modification time, so a re-exported package gets a new entry and the
 // old entry of that path is removed), made on first use through a temporary folder and a rename,
