@@ -180,6 +180,42 @@ def check_examples(bin_dir, model, w, folder):
           "the Indexed Job's pods together differ from one process")
 
 
+def rss_mib(pid):
+    """The process's resident memory in MiB (VmRSS), or None once it is gone."""
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def check_huge_count(gen, model, w):
+    """-n 100000000: images are named batch by batch, so memory does not grow with the count (it
+    reached 6.9 GB within 10 s when every name was made up front); Ctrl-C then ends it cleanly, its
+    finished images written."""
+    p = subprocess.Popen([gen, "--model", model, "--steps", "1", "-n", "100000000", "--seed", "1", "-q",
+                          "-o", os.path.join(w, "i_%09d.png")], stderr=subprocess.PIPE, text=True)
+    peak, start = 0.0, time.time()
+    while time.time() - start < 10 and p.poll() is None:
+        peak = max(peak, rss_mib(p.pid) or 0)
+        time.sleep(0.1)
+    check(p.poll() is None, f"-n 100000000 ended early (rc {p.returncode}): {p.stderr.read() if p.stderr else ''}")
+    p.send_signal(signal.SIGINT)
+    try:
+        _, err = p.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        _, err = p.communicate()
+    print(f"-n 100000000: peak resident memory {peak:.0f} MiB in 10 s")
+    check(peak < 1024, f"-n 100000000: resident memory reached {peak:.0f} MiB within 10 s (limit 1024)")
+    check(p.returncode == 130, f"-n 100000000 after Ctrl-C: rc {p.returncode}, {err.strip()}")
+    made = [n for n in os.listdir(w) if n.endswith(".png")]
+    check(len(made) > 0, "-n 100000000: no image written in 10 s")
+    check(not [n for n in os.listdir(w) if n.startswith(".")], "-n 100000000: temporary files left after Ctrl-C")
+
+
 def torch_load(path):
     import torch
     return torch.load(path)
@@ -260,6 +296,8 @@ def main():
         check(not strays, f"stray files after --resume: {strays}")
         r = run([gen, *long_args, "--resume"], killed)
         check(r.returncode == 0 and tree(killed) == tree(uninterrupted), "a second --resume changes nothing")
+
+        check_huge_count(gen, model, folder("huge"))
 
         # Bad input: one line, non-zero exit, nothing written.
         bad = folder("bad")
