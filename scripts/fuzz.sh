@@ -29,7 +29,8 @@ while (($#)); do
   esac
   shift
 done
-all=(fuzz_scheduler_config fuzz_image fuzz_latents fuzz_output_pattern)
+all=(fuzz_scheduler_config fuzz_image fuzz_latents fuzz_output_pattern fuzz_tokenizer_files fuzz_prompt fuzz_embeds
+     fuzz_sidecar)
 ((${#harnesses[@]})) || harnesses=("${all[@]}")
 for h in "${harnesses[@]}"; do
   [ -d "tests/fuzz/corpus/$h" ] || { echo "fuzz.sh: no harness '$h' (have: ${all[*]})" >&2; exit 2; }
@@ -49,7 +50,7 @@ if ! command -v clang++ >/dev/null || ! fuzzer_runtime; then
 fi
 
 build_dir=build-fuzz
-DDIM_BUILD_DIR="$build_dir" DDIM_BUILD_TYPE=RelWithDebInfo DDIM_SANITIZE=address,undefined DDIM_NO_AOTI=1 \
+DDIM_TARGETS=all DDIM_BUILD_DIR="$build_dir" DDIM_BUILD_TYPE=RelWithDebInfo DDIM_SANITIZE=address,undefined DDIM_NO_AOTI=1 \
   DDIM_CMAKE_ARGS="-DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DBUILD_SHARED_LIBS=OFF
                    -DDDIM_BUILD_FUZZERS=ON -DDDIM_BUILD_TESTS=OFF -DDDIM_BUILD_BENCHMARKS=OFF" \
   scripts/setup.sh

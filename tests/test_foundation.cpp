@@ -239,6 +239,16 @@ TEST(TensorFiles, NamedTensorsRoundTrip) {
 }
 
 // Crafted files: each is one IOError before LibTorch's reader sees the bytes.
+// A tensor with no values has no storage: reading its empty data must not copy from or to a null
+// pointer (found by fuzz_embeds under UBSan; --embeds and --latents read through here).
+TEST(TensorFiles, EmptyTensorsRoundTrip) {
+  const auto path = std::filesystem::temp_directory_path() / "ddim_test_empty.safetensors";
+  ddim::save_tensor(path, torch::zeros({0, 77, 32}));
+  const auto back = ddim::load_tensor(path);
+  EXPECT_EQ(back.sizes(), (std::vector<int64_t>{0, 77, 32}));
+  std::filesystem::remove(path);
+}
+
 TEST(TensorFiles, CraftedFilesAreRefused) {
   const auto dir = std::filesystem::temp_directory_path();
   const auto good_st = dir / "ddim_test_good.safetensors";

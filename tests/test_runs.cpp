@@ -218,6 +218,37 @@ TEST_F(Runs, SidecarsWithoutASchemaVersionStillReplay) {
   }
 }
 
+// Text from a sidecar goes into messages on one line (found by fuzz_sidecar: a "tool" or a method
+// name holding a newline gave two-line messages, and the method's did not name the sidecar).
+TEST_F(Runs, SidecarTextInMessagesStaysOnOneLine) {
+  auto make = sample_job();
+  make.grid.clear();
+  make.run();
+  const auto refused = [&](const json& side, const std::string& needle, bool inversion) {
+    std::ofstream(at("odd.json")) << side.dump(2) << "\n";
+    try {
+      if (inversion) {
+        ddim::InversionJob::from_sidecar(at("odd.json"));
+      } else {
+        ddim::GenerationJob::from_sidecar(at("odd.json"));
+      }
+      ADD_FAILURE() << "read: " << side.dump();
+    } catch (const ddim::UsageError& e) {
+      const std::string what = e.what();
+      EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+      EXPECT_NE(what.find(needle), std::string::npos) << what;
+      EXPECT_NE(what.find(at("odd.json").string()), std::string::npos) << what;
+    }
+  };
+  auto side = json::parse(bytes(at("img_1.png.json")));
+  side["tool"] = "ddim-\ngenerate";
+  refused(side, "ddim-\\ngenerate", false);
+  refused(side, "ddim-\\ngenerate", true);
+  side["tool"] = "ddim-invert";
+  side["method"] = {{"name", "dd\nim"}};
+  refused(side, "unknown inversion method 'dd\\nim'", true);
+}
+
 // An embedding app replays the sidecar ddim-generate wrote: the same image, byte for byte.
 TEST_F(Runs, EmbeddingAppReplaysTheToolsSidecar) {
   const std::string tool = std::string(DDIM_TOOLS_DIR) + "/ddim-generate";

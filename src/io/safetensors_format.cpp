@@ -133,7 +133,8 @@ std::map<std::string, torch::Tensor> decode_safetensors(const std::string& bytes
     claimed += end - begin;
     if (claimed > data_size) fail("tensors overlapping in the data section");
     auto tensor = torch::empty(shape, dtype);
-    std::memcpy(tensor.data_ptr(), bytes.data() + 8 + header_len + begin, end - begin);
+    // A tensor of no values has no storage to copy into (data_ptr() may be null).
+    if (end > begin) std::memcpy(tensor.data_ptr(), bytes.data() + 8 + header_len + begin, end - begin);
     tensors.emplace(key, std::move(tensor));
   }
   if (tensors.empty()) fail("no tensor");

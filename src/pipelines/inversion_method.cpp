@@ -41,7 +41,7 @@ InversionMethod InversionMethod::from_name(const std::string& name) {
       return method;
     }
   }
-  throw UsageError("unknown inversion method '" + name + "' (ddim, dpmsolver, fixed-point, edict or bdia)");
+  throw UsageError("unknown inversion method '" + one_line(name) + "' (ddim, dpmsolver, fixed-point, edict or bdia)");
 }
 
 std::string InversionMethod::name() const {
