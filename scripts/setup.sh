@@ -12,6 +12,9 @@
 #   DDIM_SANITIZE    passed to -DDDIM_SANITIZE (e.g. address,undefined); needs its own build dir
 #   DDIM_CMAKE_ARGS  extra arguments for the CMake configure step
 #   DDIM_JOBS        parallel build jobs (number of cores)
+#   DDIM_TARGETS     what to build: the library and the two tools by default
+#                    ("ddim-generate ddim-invert"); "all" adds the tests and benchmarks
+#                    (scripts/test.sh and scripts/fuzz.sh build everything)
 #   DDIM_NO_AOTI     set to 1 to skip compiling the embedded model for this machine (step 4)
 set -euo pipefail
 
@@ -93,8 +96,14 @@ if [ ! -f "$build_dir/CMakeCache.txt" ] || [ -n "${DDIM_SANITIZE:-}${DDIM_CMAKE_
   "$cmake_bin" "${configure_args[@]}" >"$build_dir/configure.log" 2>&1 \
     || { cat "$build_dir/configure.log" >&2; log "CMake configure failed (log: $build_dir/configure.log)"; exit 1; }
 fi
-log "building $build_dir with $jobs jobs"
-"$cmake_bin" --build "$build_dir" --parallel "$jobs"
+# The first command of the README needs the library and the tools only; the tests and benchmarks
+# are built by scripts/test.sh (DDIM_TARGETS=all) or by whoever asks for them.
+targets="${DDIM_TARGETS:-ddim-generate ddim-invert}"
+target_args=()
+# shellcheck disable=SC2206
+[ "$targets" = all ] || target_args=(--target $targets)
+log "building $build_dir ($targets) with $jobs jobs"
+"$cmake_bin" --build "$build_dir" --parallel "$jobs" "${target_args[@]}"
 
 # --- 4. The embedded model, compiled for this machine -------------------------------------
 # An AOTInductor package is native code for one instruction set and one torch version, so it is

@@ -25,7 +25,7 @@ while (($#)); do
   shift
 done
 
-scripts/setup.sh
+DDIM_TARGETS=all scripts/setup.sh
 build_dir="${DDIM_BUILD_DIR:-build}"
 # The ctest that belongs to the cmake which configured the build.
 cmake_cmd="$(sed -n 's/^CMAKE_COMMAND:INTERNAL=//p' "$build_dir/CMakeCache.txt")"
