@@ -6,6 +6,7 @@ already known; scripts/fuzz.sh reads them and keeps what it finds in build-fuzz/
 names, only their folders are made again (the others keep their files, hand-added ones included).
 """
 
+import importlib.util
 import io
 import json
 import pathlib
@@ -89,16 +90,11 @@ TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer_config.json", "special
 
 
 def bytes_to_unicode():
-    """GPT-2's byte symbols, in its order (as scripts/make_clip_vocab.py)."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
-    printable += list(range(ord("®"), ord("ÿ") + 1))
-    byte_values, code_points, extra = printable[:], printable[:], 0
-    for b in range(256):
-        if b not in byte_values:
-            byte_values.append(b)
-            code_points.append(256 + extra)
-            extra += 1
-    return dict(zip(byte_values, map(chr, code_points)))
+    """GPT-2's byte symbols, in its order: scripts/make_clip_vocab.py's, loaded from its file."""
+    spec = importlib.util.spec_from_file_location("make_clip_vocab", ROOT / "scripts" / "make_clip_vocab.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.bytes_to_unicode()
 
 
 def added_token(content, with_type, **flags):
