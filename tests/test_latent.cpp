@@ -252,7 +252,7 @@ TEST_F(Latent, BadVAEsAreRefused) {
 TEST_F(Latent, VAEConfigThatDisagreesWithTheRecordIsRefused) {
   const auto record = [](const fs::path& dir) { return (dir / "ddim_export.json").string(); };
   const std::vector<std::pair<std::string, json>> edits = {{"scaling_factor", "abc"}, {"scaling_factor", 0},
-                                                           {"scaling_factor", 0.5},   {"latent_channels", 0},
+                                                           {"scaling_factor", 0.25},  {"latent_channels", 0},
                                                            {"in_channels", 2},        {"out_channels", "3"}};
   int i = 0;
   for (const auto& [key, value] : edits) {
