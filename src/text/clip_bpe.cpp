@@ -4,6 +4,7 @@
 #include <queue>
 #include <utility>
 
+#include "ddim/errors.h"
 #include "text/clip_unicode.h"
 
 namespace ddim::detail {
@@ -66,12 +67,13 @@ bool pre_tokenize(const std::u32string& text, OnWord on_word) {
 void bpe(const CLIPVocabulary& v, const std::u32string& word, std::vector<int64_t>& out) {
   const std::string bytes = to_utf8(word);
   const std::size_t n = bytes.size();
+  if (n >= (std::size_t{1} << 32)) {  // positions are 32 bits in the heap below
+    throw UsageError("CLIPTokenizer: a word of " + std::to_string(n) + " bytes (at most 4294967295)");
+  }
   std::vector<int64_t> symbol(n);
   for (std::size_t k = 0; k < n; ++k) {
-    std::string text = v.byte_symbols[static_cast<unsigned char>(bytes[k])];
-    if (k + 1 == n) text += "</w>";
-    const auto it = v.vocab.find(text);
-    symbol[k] = it == v.vocab.end() ? v.unk_id : it->second;
+    const auto byte = static_cast<unsigned char>(bytes[k]);
+    symbol[k] = k + 1 == n ? v.last_byte_ids[byte] : v.byte_ids[byte];
   }
   constexpr std::size_t kNone = static_cast<std::size_t>(-1);
   std::vector<std::size_t> prev(n), next(n);
@@ -80,30 +82,43 @@ void bpe(const CLIPVocabulary& v, const std::u32string& word, std::vector<int64_
     prev[k] = k == 0 ? kNone : k - 1;
     next[k] = k + 1 == n ? kNone : k + 1;
   }
-  struct Candidate {
-    int64_t rank;
-    std::size_t left, right;
-    bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : left > o.left; }
+  // A candidate is (rank << 32) | left position, so the smallest is the lowest rank, leftmost on a
+  // tie. A popped one is merged when its left symbol still has a right neighbour whose pair has
+  // that rank: a rank names one pair, so that is the pair it was pushed for, or the same pair again.
+  const auto merge_of = [&](std::size_t left) {
+    return v.merges.find(CLIPVocabulary::pair_key(symbol[left], symbol[next[left]]));
   };
-  std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> heap;
-  const auto offer = [&](std::size_t left, std::size_t right) {
-    if (left == kNone || right == kNone) return;
-    const auto it = v.merges.find({symbol[left], symbol[right]});
-    if (it != v.merges.end()) heap.push({it->second.rank, left, right});
+  const auto candidate = [&](std::size_t left, uint64_t& out) {
+    if (left == kNone || next[left] == kNone) return false;
+    const auto it = merge_of(left);
+    if (it == v.merges.end()) return false;
+    out = (static_cast<uint64_t>(it->second.rank) << 32) | left;
+    return true;
   };
-  for (std::size_t k = 0; k + 1 < n; ++k) offer(k, k + 1);
+  // The word's pairs, heapified at once (linear), then one push per new neighbour pair.
+  std::vector<uint64_t> initial;
+  initial.reserve(n);
+  for (std::size_t k = 0; k + 1 < n; ++k) {
+    if (uint64_t c = 0; candidate(k, c)) initial.push_back(c);
+  }
+  std::priority_queue<uint64_t, std::vector<uint64_t>, std::greater<>> heap(std::greater<>(), std::move(initial));
+  const auto offer = [&](std::size_t left) {
+    if (uint64_t c = 0; candidate(left, c)) heap.push(c);
+  };
   while (!heap.empty()) {
-    const Candidate c = heap.top();
+    const uint64_t top = heap.top();
     heap.pop();
-    if (!alive[c.left] || !alive[c.right] || next[c.left] != c.right) continue;
-    const auto it = v.merges.find({symbol[c.left], symbol[c.right]});
-    if (it == v.merges.end() || it->second.rank != c.rank) continue;
-    symbol[c.left] = it->second.merged;
-    alive[c.right] = 0;
-    next[c.left] = next[c.right];
-    if (next[c.left] != kNone) prev[next[c.left]] = c.left;
-    offer(prev[c.left], c.left);
-    offer(c.left, next[c.left]);
+    const auto left = static_cast<std::size_t>(top & 0xFFFFFFFFu);
+    if (!alive[left] || next[left] == kNone) continue;
+    const auto it = merge_of(left);
+    if (it == v.merges.end() || static_cast<uint64_t>(it->second.rank) != (top >> 32)) continue;
+    const std::size_t right = next[left];
+    symbol[left] = it->second.merged;
+    alive[right] = 0;
+    next[left] = next[right];
+    if (next[left] != kNone) prev[next[left]] = left;
+    offer(prev[left]);
+    offer(left);
   }
   for (std::size_t k = 0; k < n; ++k) {
     if (alive[k]) out.push_back(symbol[k]);

@@ -49,9 +49,9 @@ void read_vocab(CLIPVocabulary& v, const std::filesystem::path& path) {
   }
   for (const auto& [token, id] : vocab.items()) {
     const auto value = json_int64(id);
-    if (!value || *value < 0) {
+    if (!value || *value < 0 || *value >= CLIPVocabulary::kIdLimit) {
       throw ConfigError("CLIPTokenizer: " + named(path) + " gives \"" + one_line(token) + "\" the id " +
-                        json_excerpt(id) + ", expected an integer >= 0");
+                        json_excerpt(id) + ", expected an integer in [0, 2147483647]");
     }
     v.vocab[token] = *value;
     v.tokens[*value] = token;
@@ -88,7 +88,8 @@ void read_merges(CLIPVocabulary& v, const std::filesystem::path& path) {
       throw bad("names a token that is not in vocab.json");
     }
     // A pair listed twice keeps its last line, as a map assignment of merges.txt's order gives.
-    v.merges[{a->second, b->second}] = {rank++, merged->second};
+    if (rank >= CLIPVocabulary::kIdLimit) throw bad("is past the 2^31 merges a tokenizer may rank");
+    v.merges[CLIPVocabulary::pair_key(a->second, b->second)] = {rank++, merged->second};
   }
 }
 
@@ -239,6 +240,11 @@ void read_special_tokens(CLIPVocabulary& v, const std::filesystem::path& dir) {
   v.eos_id = token_id(v, special["eos_token"], vocab_path);
   v.unk_id = token_id(v, special["unk_token"], vocab_path);
   v.pad_id = token_id(v, special["pad_token"], vocab_path);
+  for (std::size_t b = 0; b < v.byte_symbols.size(); ++b) {
+    const auto symbol = v.vocab.find(v.byte_symbols[b]), last = v.vocab.find(v.byte_symbols[b] + "</w>");
+    v.byte_ids[b] = symbol == v.vocab.end() ? v.unk_id : symbol->second;
+    v.last_byte_ids[b] = last == v.vocab.end() ? v.unk_id : last->second;
+  }
 
   if (!config.contains("model_max_length")) {
     throw ConfigError("CLIPTokenizer: " + config_name + " has no model_max_length (77 for CLIP)");
