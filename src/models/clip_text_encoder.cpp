@@ -29,13 +29,12 @@ int64_t encoder_vocab_size(const std::filesystem::path& config_path) {
     throw ConfigError("cannot read " + config_path.string() + " (the text encoder's vocab_size)" + kReexport);
   }
   const auto config = nlohmann::json::parse(read_file(config_path), nullptr, /*allow_exceptions=*/false);
-  const auto rows =
-      config.is_object() && config.contains("vocab_size") ? detail::json_int64(config["vocab_size"]) : std::nullopt;
+  const bool has = config.is_object() && config.contains("vocab_size");
+  const auto rows = has ? detail::json_int64(config["vocab_size"]) : std::nullopt;
   if (!rows || *rows < 1) {
     throw ConfigError(config_path.string() + " has no valid vocab_size (" +
-                      (config.is_object() && config.contains("vocab_size") ? detail::json_excerpt(config["vocab_size"])
-                                                                           : std::string("absent or not JSON")) +
-                      ")" + kReexport);
+                      (has ? detail::json_excerpt(config["vocab_size"]) : std::string("absent or not JSON")) + ")" +
+                      kReexport);
   }
   return *rows;
 }

@@ -7,6 +7,7 @@
 #include "ddim/runs/generation_job.h"
 #include "ddim/version.h"
 #include "io/json_values.h"
+#include "text/clip_tokenizer_files.h"
 
 namespace ddim::detail {
 
@@ -37,9 +38,9 @@ nlohmann::json base_record(const std::string& tool, const std::filesystem::path&
 
 nlohmann::json text_files_record(const std::filesystem::path& model) {
   nlohmann::json record = nlohmann::json::object();
-  for (const char* file :
-       {"text_encoder/model.pt2", "text_encoder/config.json", "tokenizer/vocab.json", "tokenizer/merges.txt",
-        "tokenizer/tokenizer_config.json", "tokenizer/special_tokens_map.json"}) {
+  std::vector<std::string> files = {"text_encoder/model.pt2", "text_encoder/config.json"};
+  for (const char* name : kCLIPTokenizerFiles) files.push_back(std::string("tokenizer/") + name);
+  for (const auto& file : files) {
     if (std::filesystem::is_regular_file(model / file)) record[file] = cached_file_sha256(model / file);
   }
   return record;

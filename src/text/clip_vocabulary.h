@@ -6,10 +6,8 @@
 
 #include <array>
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <unordered_map>
-#include <utility>
 #include <vector>
 
 namespace ddim::detail {
